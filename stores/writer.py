@@ -12,6 +12,9 @@ from zarr.codecs import BloscCodec
 from stores import layout
 
 COMPRESSOR = BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")
+# Write every chunk, even all-zero ones: a missing chunk then always means damage
+# (`vsum store check` counts chunks), never "equal to the fill value".
+ARRAY_CONFIG = {"write_empty_chunks": True}
 
 
 class AppendArray:
@@ -30,6 +33,7 @@ class AppendArray:
             chunks=(self.chunk_rows, *row_shape),
             dtype=dtype,
             compressors=COMPRESSOR,
+            config=ARRAY_CONFIG,
             overwrite=True,
         )
         self._pending: list[np.ndarray] = []
@@ -99,7 +103,7 @@ def write_array(group: zarr.Group, path: str, data: np.ndarray, chunk_rows: int 
     rows = chunk_rows or layout.chunk_steps(path)
     chunks = (max(1, min(rows, len(data) or 1)), *data.shape[1:]) if data.ndim else ()
     arr = group.create_array(path, shape=data.shape, chunks=chunks or None, dtype=data.dtype,
-                             compressors=COMPRESSOR, overwrite=True)
+                             compressors=COMPRESSOR, config=ARRAY_CONFIG, overwrite=True)
     if data.size:
         arr[...] = data
     return arr

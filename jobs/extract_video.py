@@ -1,0 +1,147 @@
+"""Extract one video into its store group: decode once, feed every extractor, KTS, mark complete.
+
+This is the unit of work of the Ray job (``jobs/extract.py``) and of the benchmarks; it has no
+Ray in it. It returns a manifest row and never raises for a bad input: the row says
+``status="failed"`` with a one-line ``error``, and the video's partial group is removed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import zarr
+
+from pipeline.decode import DecodeError, FrameRequest, SampleRule, VideoDecoder, iter_pick_batches
+from stores import layout
+from stores.writer import VideoWriter
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    features: tuple[str, ...] = ("googlenet",)
+    sample: SampleRule = SampleRule()
+    kts: object | None = "default"  # a pipeline.kts.KTSParams, "default", or None (= --no-kts)
+    batch_size: int = 32  # picks per batch through the extractors
+    threaded_decode: bool = True  # overlap decoding with inference
+
+    def kts_params(self):
+        if self.kts is None:
+            return None
+        from pipeline.kts import KTSParams
+
+        return KTSParams() if self.kts == "default" else self.kts
+
+
+def config_hash(cfg: ExtractConfig, extractors) -> str:
+    """Identifies what a video's arrays were computed with; a rerun with the same hash skips."""
+    kts = cfg.kts_params()
+    blob = json.dumps({
+        "specs": [e.spec.to_attrs() for e in extractors],
+        "sample": cfg.sample.describe(),
+        "kts": asdict(kts) if kts is not None else None,
+    }, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class _Timer:
+    seconds: dict = field(default_factory=dict)
+
+    def add(self, stage: str, t0: float) -> float:
+        now = time.perf_counter()
+        self.seconds[f"sec_{stage}"] = self.seconds.get(f"sec_{stage}", 0.0) + now - t0
+        return now
+
+
+def _kts_input(kept: dict[str, list[np.ndarray]]) -> np.ndarray | None:
+    """[T, D] features for KTS: GoogLeNet when present, else a 3-D map pooled spatially."""
+    for name in ("googlenet", *sorted(kept)):
+        if name in kept and kept[name]:
+            x = np.concatenate(kept[name]).astype(np.float32)
+            return x.reshape(len(x), x.shape[1], -1).mean(axis=2) if x.ndim > 2 else x
+    return None
+
+
+def extract_one(source: str, video_id: str, root: zarr.Group, extractors, cfg: ExtractConfig,
+                chash: str | None = None) -> dict:
+    """Decode ``source`` once and write ``videos/<video_id>``. Returns a manifest row."""
+    row = {"video_id": video_id, "source": str(source), "status": "failed", "error": ""}
+    timer = _Timer()
+    writer = VideoWriter(root, video_id)
+    t = time.perf_counter()
+    try:
+        chash = chash or config_hash(cfg, extractors)
+        writer.begin({
+            "source": str(source),
+            "sample": cfg.sample.describe(),
+            "config_hash": chash,
+            "weights": {e.spec.name: e.spec.weights for e in extractors},
+            "feature_specs": {e.spec.name: e.spec.to_attrs() for e in extractors},
+        })
+        requests = {e.spec.name: FrameRequest(tuple(e.spec.decode_size), e.spec.clip_len) for e in extractors}
+        decoder = VideoDecoder(source, list(requests.values()), cfg.sample)
+        picks = writer.appender(layout.PICKS, (), np.int32)
+        outs = {e.spec.name: writer.appender(layout.feature_path(e.spec.name), e.spec.feature_shape,
+                                             np.dtype(e.spec.dtype)) for e in extractors}
+        # KTS needs the whole sequence of (small) 2-D features; 3-D maps are pooled first.
+        kts_source = "googlenet" if "googlenet" in outs else next(iter(outs), None)
+        kept: dict[str, list[np.ndarray]] = {kts_source: []} if kts_source else {}
+        t = timer.add("open", t)
+        for batch in iter_pick_batches(decoder, cfg.batch_size, threaded=cfg.threaded_decode):
+            t = timer.add("decode_wait", t)
+            picks.append(np.array([p.frame_index for p in batch], np.int32))
+            for e in extractors:
+                req = requests[e.spec.name]
+                feats = e(np.stack([p.images[req] for p in batch]))
+                outs[e.spec.name].append(feats)
+                if e.spec.name in kept:
+                    feats = feats.astype(np.float32)
+                    kept[e.spec.name].append(
+                        feats.reshape(len(feats), feats.shape[1], -1).mean(axis=2) if feats.ndim > 2 else feats)
+                t = timer.add(f"model_{e.spec.name}", t)
+        n_steps = picks.close()
+        for a in outs.values():
+            if a.close() != n_steps:
+                raise RuntimeError(f"{source}: array lengths disagree with {n_steps} picks")
+        t = timer.add("write", t)
+        info = decoder.info
+        expected = cfg.sample.n_steps(info.n_frames)
+        if expected is not None and expected != n_steps:
+            raise RuntimeError(f"{source}: {n_steps} picks but ceil({info.n_frames}/{cfg.sample.every}) = {expected}")
+        kts = cfg.kts_params()
+        if kts is not None and n_steps:
+            from pipeline.kts import kts_segments
+
+            feats = _kts_input(kept)
+            pick_idx = picks.array[...]
+            cps, nfps = kts_segments(feats, pick_idx, info.n_frames, kts)
+            writer.write(layout.CHANGE_POINTS, np.asarray(cps, np.int32))
+            writer.write(layout.N_FRAME_PER_SEG, np.asarray(nfps, np.int32))
+            writer.group.attrs["kts"] = asdict(kts)
+            t = timer.add("kts", t)
+        writer.finish({**info.to_attrs(), "n_steps": int(n_steps)})
+        row.update(status="complete", n_frames=info.n_frames, n_frames_container=info.n_frames_container,
+                   fps=info.fps, duration_s=info.duration_s, n_steps=int(n_steps))
+    except DecodeError as e:
+        row["error"] = str(e)
+    except Exception as e:  # a bug or a resource problem: keep the job going, keep the reason
+        row["error"] = f"{source}: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
+        row["traceback"] = traceback.format_exc(limit=5)
+    if row["status"] != "complete":
+        _discard(root, video_id)
+    row.update(timer.seconds)
+    return row
+
+
+def _discard(root: zarr.Group, video_id: str) -> None:
+    """Best-effort removal of a failed video's partial group (it never reads as complete)."""
+    try:
+        path = layout.video_group_path(video_id)
+        if path in root:
+            del root[path]
+    except Exception:
+        pass

@@ -1,0 +1,51 @@
+"""Turn the user's INPUT arguments into a list of video sources.
+
+An input is a file, a folder (searched recursively for video extensions), a glob, a text file
+of paths (``.txt``/``.lst``, one per line, ``#`` comments), or a URL (kept as is).
+"""
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+VIDEO_EXTENSIONS = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv",
+                    ".ts", ".3gp"}
+LIST_EXTENSIONS = {".txt", ".lst"}
+
+
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """Sources in first-seen order, without duplicates. A path that does not exist is kept,
+    so the job reports it as a failed row instead of silently dropping it."""
+    out: list[str] = []
+    for item in inputs:
+        if "://" in item:
+            out.append(item)
+        elif os.path.isdir(item):
+            out += sorted(str(p) for p in Path(item).rglob("*")
+                          if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+        elif os.path.isfile(item) and Path(item).suffix.lower() in LIST_EXTENSIONS:
+            base = Path(item).parent
+            for line in Path(item).read_text().splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    p = line if ("://" in line or os.path.isabs(line)) else str(base / line)
+                    out.append(p)
+        elif any(ch in item for ch in "*?["):
+            out += sorted(glob.glob(item, recursive=True))
+        else:
+            out.append(item)
+    return list(dict.fromkeys(out))
+
+
+def source_size(source: str) -> int:
+    """Bytes, used to schedule the longest videos first (0 when unknown)."""
+    try:
+        if "://" in source:
+            import fsspec
+
+            fs, path = fsspec.core.url_to_fs(source)
+            return int(fs.size(path) or 0)
+        return os.path.getsize(source)
+    except Exception:
+        return 0

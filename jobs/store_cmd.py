@@ -1,0 +1,98 @@
+"""``vsum store info|check|export-h5|import-h5|synth``: look at and move stores."""
+from __future__ import annotations
+
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("store", help="inspect, validate, export/import a store")
+    s = p.add_subparsers(dest="store_command", required=True)
+
+    info = s.add_parser("info", help="videos, arrays, shapes, manifest summary")
+    info.add_argument("store")
+    info.set_defaults(func=info_cli)
+
+    check = s.add_parser("check", help="validate every complete video (exit 1 on problems)")
+    check.add_argument("store")
+    check.set_defaults(func=check_cli)
+
+    exp = s.add_parser("export-h5", help="write the eccv16 h5 schema")
+    exp.add_argument("store")
+    exp.add_argument("out")
+    exp.add_argument("--feature", default="googlenet")
+    exp.add_argument("--l2-normalize", action="store_true")
+    exp.set_defaults(func=export_cli)
+
+    imp = s.add_parser("import-h5", help="read an eccv16 h5 file into a store")
+    imp.add_argument("h5")
+    imp.add_argument("store")
+    imp.add_argument("--dataset", default=None, help="dataset name recorded per video (tvsum, summe…)")
+    imp.set_defaults(func=import_cli)
+
+    syn = s.add_parser("synth", help="a labelled synthetic store with planted importance")
+    syn.add_argument("out")
+    syn.add_argument("--videos", type=int, default=50)
+    syn.add_argument("--seed", type=int, default=0)
+    syn.set_defaults(func=synth_cli)
+
+
+def info_cli(args) -> int:
+    from stores.manifest import read_manifest
+    from stores.reader import FeatureStore
+
+    fs = FeatureStore(args.store)
+    ids = fs.video_ids()
+    all_ids = fs.all_video_ids()
+    print(f"store {args.store}: {len(ids)} complete videos ({len(all_ids) - len(ids)} incomplete)")
+    for vid in ids:
+        a = fs.attrs(vid)
+        arrays = ", ".join(f"{n}{list(fs.array(vid, _path(n)).shape)}" for n in fs.feature_names(vid))
+        segs = fs.array(vid, "segments/change_points").shape[0] if fs.has(vid, "segments/change_points") else 0
+        print(f"  {vid}: {a.get('n_frames')} frames @ {a.get('fps', 0):.2f} fps, T={a.get('n_steps')}, "
+              f"{segs} segments, {arrays}, weights={a.get('weights')}")
+    man = read_manifest(args.store)
+    if len(man):
+        print("manifest:", dict(man["status"].value_counts()))
+    return 0
+
+
+def _path(name: str) -> str:
+    from stores.layout import feature_path
+
+    return feature_path(name)
+
+
+def check_cli(args) -> int:
+    from stores.check import check_store
+    from stores.reader import FeatureStore
+
+    problems = check_store(args.store)
+    n = len(FeatureStore(args.store).video_ids())
+    for p in problems:
+        print(f"PROBLEM {p}", file=sys.stderr)
+    print(f"check: {n} complete videos, {len(problems)} problems")
+    return 1 if problems else 0
+
+
+def export_cli(args) -> int:
+    from stores.h5io import export_h5
+
+    keys = export_h5(args.store, args.out, args.feature, args.l2_normalize)
+    print(f"export-h5: {len(keys)} videos -> {args.out}")
+    return 0
+
+
+def import_cli(args) -> int:
+    from stores.h5io import import_h5
+
+    ids = import_h5(args.h5, args.store, args.dataset)
+    print(f"import-h5: {len(ids)} videos -> {args.store}")
+    return 0
+
+
+def synth_cli(args) -> int:
+    from stores.synthetic import build_synthetic_store
+
+    ids = build_synthetic_store(args.out, n_videos=args.videos, seed=args.seed)
+    print(f"synth: {len(ids)} labelled synthetic videos -> {args.out}")
+    return 0

@@ -1,0 +1,138 @@
+"""Whole videos as training sequences, read from a feature store and cached in memory.
+
+One item = one video: ``{"video_id": str, "x": float32 [T, *feature_shape], "gtscore": float32
+[T] | None}``. Feature arrays may be 2-D ``[T, D]`` or 4-D ``[T, C, h, w]`` (ST3D/I3D maps);
+float16 stores are widened to float32 at read time.
+
+Caching: when the estimated float32 size of every requested video fits ``cache_bytes`` (default
+2 GiB, env ``VSUM_CACHE_BYTES``), each video is read once and kept; otherwise every access
+reads it from the store again (memory stays bounded by one batch).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from stores import layout
+from stores.reader import FeatureStore
+
+DEFAULT_CACHE_BYTES = 2 * 1024**3
+
+
+class StoreInputError(ValueError):
+    """A video lacks what training needs; the message names the store, video and reason."""
+
+
+class VideoDataset:
+    def __init__(self, store: str | FeatureStore, video_ids: list[str], features: str = "googlenet",
+                 l2_normalize: bool = False, need_labels: bool = False,
+                 cache_bytes: int | None = None):
+        self.store = store if isinstance(store, FeatureStore) else FeatureStore(store)
+        self.video_ids = list(video_ids)
+        self.features = features
+        self.l2_normalize = l2_normalize
+        self.need_labels = need_labels
+        complete = set(self.store.video_ids())
+        missing = [v for v in self.video_ids if v not in complete]
+        if missing:
+            raise StoreInputError(f"{self.store.path}: {len(missing)} video(s) not complete in the "
+                                  f"store: {', '.join(missing[:5])}")
+        for v in self.video_ids:
+            self._check(v)
+        budget = cache_bytes if cache_bytes is not None else int(
+            os.environ.get("VSUM_CACHE_BYTES", DEFAULT_CACHE_BYTES))
+        self.cached = self.nbytes() <= budget
+        self._cache: dict[str, dict] = {}
+
+    # -- checks ---------------------------------------------------------------------------
+    def _check(self, video_id: str) -> None:
+        where = f"{self.store.path}/videos/{video_id}"
+        path = layout.feature_path(self.features)
+        if not self.store.has(video_id, path):
+            have = ", ".join(self.store.feature_names(video_id)) or "none"
+            raise StoreInputError(f"{where}: no features {self.features!r} (has: {have})")
+        arr = self.store.array(video_id, path)
+        if len(arr.shape) < 2 or arr.shape[0] == 0:
+            raise StoreInputError(f"{where}: features {self.features!r} have shape {arr.shape}, "
+                                  "expected [T, *feature_shape] with T > 0")
+        if self.need_labels:
+            if not self.store.has(video_id, layout.GTSCORE):
+                raise StoreInputError(f"{where}: no {layout.GTSCORE} (this head needs labels)")
+            n = self.store.array(video_id, layout.GTSCORE).shape[0]
+            if n != arr.shape[0]:
+                raise StoreInputError(f"{where}: {layout.GTSCORE} has {n} steps, features have "
+                                      f"{arr.shape[0]}")
+
+    # -- sizes ----------------------------------------------------------------------------
+    def feature_shape(self) -> tuple[int, ...]:
+        return tuple(self.store.array(self.video_ids[0], layout.feature_path(self.features)).shape[1:])
+
+    def nbytes(self) -> int:
+        """float32 bytes of every requested video's features."""
+        path = layout.feature_path(self.features)
+        return sum(4 * int(np.prod(self.store.array(v, path).shape)) for v in self.video_ids)
+
+    def lengths(self) -> dict[str, int]:
+        path = layout.feature_path(self.features)
+        return {v: int(self.store.array(v, path).shape[0]) for v in self.video_ids}
+
+    # -- access ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.get(self.video_ids[i])
+
+    def get(self, video_id: str) -> dict:
+        if video_id in self._cache:
+            return self._cache[video_id]
+        x = self.store.features(video_id, self.features, l2_normalize=self.l2_normalize)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if not np.isfinite(x).all():
+            raise StoreInputError(f"{self.store.path}/videos/{video_id}: features "
+                                  f"{self.features!r} contain NaN or inf")
+        gt = None
+        if self.store.has(video_id, layout.GTSCORE):
+            gt = self.store.load(video_id, layout.GTSCORE).astype(np.float32)
+            if len(gt) != len(x):  # (with need_labels, _check already refused this)
+                gt = None
+        item = {"video_id": video_id, "x": x, "gtscore": gt}
+        if self.cached:
+            self._cache[video_id] = item
+        return item
+
+
+def collate(items: list[dict], device=None) -> dict:
+    """Pad a list of items into a batch (the HeadSpec batch contract).
+
+    -> {"x": float32 [B, T, *shape], "mask": bool [B, T], "gtscore": float32 [B, T] (zeros where a
+    video has none), "has_gtscore": bool [B], "video_id": list[str]}
+    """
+    import torch
+
+    b = len(items)
+    t = max(len(it["x"]) for it in items)
+    shape = items[0]["x"].shape[1:]
+    x = torch.zeros((b, t, *shape), dtype=torch.float32)
+    mask = torch.zeros((b, t), dtype=torch.bool)
+    gt = torch.zeros((b, t), dtype=torch.float32)
+    has_gt = torch.zeros(b, dtype=torch.bool)
+    for i, it in enumerate(items):
+        n = len(it["x"])
+        x[i, :n] = torch.from_numpy(it["x"])
+        mask[i, :n] = True
+        if it["gtscore"] is not None:
+            gt[i, :n] = torch.from_numpy(it["gtscore"])
+            has_gt[i] = True
+    batch = {"x": x, "mask": mask, "gtscore": gt, "has_gtscore": has_gt,
+             "video_id": [it["video_id"] for it in items]}
+    return to_device(batch, device) if device is not None else batch
+
+
+def to_device(batch: dict, device) -> dict:
+    """Move every tensor value of a batch to ``device`` (other values unchanged)."""
+    import torch
+
+    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
+            for k, v in batch.items()}
