@@ -38,7 +38,7 @@ def build_demo_corpus(out: Path, n_synthetic: int = 8, seconds: float = 12.0, se
         videos.append(dst)
     rng = np.random.default_rng(seed)
     fps = 30
-    annotations = {"format": "vsum-annotations-v1", "videos": {}}
+    annotations = {"dataset": "demo", "videos": []}
     for i in range(n_synthetic):
         n_frames = int(seconds * fps)
         lengths = _shot_lengths(rng, n_frames, fps)
@@ -47,7 +47,8 @@ def build_demo_corpus(out: Path, n_synthetic: int = 8, seconds: float = 12.0, se
         path = vdir / f"synthetic_{i:02d}.mp4"
         cuts = spec.cuts() if path.exists() else write_synthetic_video(str(path), spec)
         videos.append(path)
-        annotations["videos"][path.stem] = _annotate(rng, cuts, lengths, fps, n_annotators, seed=100 + i)
+        annotations["videos"].append({"name": path.stem, "fps": fps, "n_frames": n_frames,
+                                      **_annotate(rng, cuts, lengths, fps, n_annotators, seed=100 + i)})
     ann_path = out / "annotations.json"
     ann_path.write_text(json.dumps(annotations, indent=1))
     return videos, ann_path

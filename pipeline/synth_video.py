@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 import av
 import numpy as np
@@ -37,16 +38,23 @@ def _default_lengths(n: int, per: int) -> tuple[int, ...]:
     return tuple([per] * full + ([rest] if rest else [])) or (n,)
 
 
-def shot_frame(shot: int, t: int, height: int, width: int, seed: int) -> np.ndarray:
-    """uint8 [H, W, 3]: a shot-specific palette and stripe texture, drifting with t."""
+@lru_cache(maxsize=8)
+def _shot_pattern(shot: int, height: int, width: int, seed: int):
+    """Per-shot constants: palette, texture projection, temporal frequency."""
     rng = np.random.default_rng(seed * 1000 + shot)
-    base = rng.integers(30, 226, size=3)
+    base = rng.integers(30, 226, size=3).astype(np.float32)
     freq = rng.uniform(0.02, 0.2, size=2)
     angle = rng.uniform(0, np.pi)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    phase = (np.cos(angle) * xx + np.sin(angle) * yy) * freq[0] + t * freq[1]
-    wave = (np.sin(phase) * 0.5 + 0.5)[..., None]
-    img = base[None, None, :] * (0.55 + 0.45 * wave)
+    proj = ((np.cos(angle) * xx + np.sin(angle) * yy) * freq[0]).astype(np.float32)
+    return base, proj, float(freq[1])
+
+
+def shot_frame(shot: int, t: int, height: int, width: int, seed: int) -> np.ndarray:
+    """uint8 [H, W, 3]: a shot-specific palette and stripe texture, drifting with t."""
+    base, proj, speed = _shot_pattern(shot, height, width, seed)
+    wave = np.sin(proj + np.float32(t * speed)) * np.float32(0.225) + np.float32(0.775)
+    img = wave[..., None] * base
     # a square that moves within the shot: gives motion for 3-D features
     s = max(2, min(height, width) // 5)
     y0 = int((height - s) * (0.5 + 0.4 * np.sin(t * 0.1 + shot)))

@@ -35,6 +35,8 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workdir", default="bench_out/extract", help="cache for generated videos")
     p.add_argument("--naive-picks", type=int, default=60, help="picks timed for the naive loop (it is slow)")
+    p.add_argument("--multi-seconds", type=float, default=20.0,
+                   help="length of the video used for the multi-extractor row (e)")
     p.add_argument("--out", default="bench_out/extract.json")
     p.set_defaults(func=run_cli)
 
@@ -189,7 +191,7 @@ def run_cli(args) -> int:
     if len(names) > 1 or names != ["googlenet"]:
         from jobs.bench.extract_multi_run import multi_extractor_rows
 
-        results["e"] = multi_extractor_rows(video, names, t_dec)
+        results["e"] = multi_extractor_rows(workdir, names, args.multi_seconds)
 
     _print_table(results)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
