@@ -18,7 +18,9 @@ def init_ray(num_cpus: int | None = None, quiet: bool = True):
     else:
         # Ray 2.6x turns token auth on for local clusters; a job-private local Ray needs none.
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=not quiet,
+        # address="local": always a fresh job-private instance, even when some other Ray
+        # cluster runs on this machine (joining it silently would be a surprise).
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=not quiet,
                  object_store_memory=min(2 * 1024**3, _default_object_store()))
     return ray
 

@@ -43,10 +43,16 @@ SIZE = (224, 224)
 
 
 def _bare_googlenet(transform_input: bool) -> nn.Module:
+    """Seeded GoogLeNet returning pool5. torchvision's own init (truncated normal, std 0.01)
+    shrinks the signal ~10x per layer, so a random-init fallback would give ~1e-13 features;
+    a variance-preserving (Kaiming) init keeps them O(1), which KTS and the heads need."""
     from torchvision.models import googlenet
 
     torch.manual_seed(RANDOM_INIT_SEED)
-    model = googlenet(weights=None, aux_logits=False, init_weights=True, transform_input=transform_input)
+    model = googlenet(weights=None, aux_logits=False, init_weights=False, transform_input=transform_input)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
     model.fc = nn.Identity()  # pool5 -> dropout (identity in eval) -> fc: now returns 1024-d pool5
     return model
 
