@@ -50,9 +50,14 @@ def run_cli(args) -> int:
           f"annotations: {ann}")
 
     t = _step(f"2. extraction job: {args.features}" + (f" + frames {args.frames}" if args.frames else ""))
+    center = _random_init_expected(args.weights)
+    if center:
+        print("GoogLeNet weights are not in $TORCH_HOME: features come from a random init, whose "
+              "steps share one dominant direction; KTS runs on mean-subtracted features (--kts-center).")
     ns = argparse.Namespace(features=args.features, weights=args.weights, every=15, fps=None,
                             batch_size=16, st3d_arch="r3d_18", spatial=4, clip_len=16,
-                            i3d_weights=None, frames=args.frames or None, no_kts=False, device=None)
+                            i3d_weights=None, frames=args.frames or None, no_kts=False,
+                            kts_center=center, device=None)
     cfg, opts = configs_from_args(ns)
     res = run_extraction([str(v) for v in videos], store, cfg, opts)
     print(f"extract: {res.n_done} complete, {res.n_failed} failed, {res.n_skipped} already complete "
@@ -68,6 +73,13 @@ def run_cli(args) -> int:
         code = max(code, _train_and_evaluate(out, store, ann, args))
     print(f"\ndemo finished in {time.perf_counter() - t_all:.0f} s -> {out}")
     return code
+
+
+def _random_init_expected(weights: str) -> bool:
+    from pipeline.features.base import torch_hub_checkpoint
+    from pipeline.features.googlenet import CHECKPOINT_FILE
+
+    return weights == "random" or (weights == "auto" and not torch_hub_checkpoint(CHECKPOINT_FILE).exists())
 
 
 def _print_store(store: str) -> None:
