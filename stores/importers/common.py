@@ -175,7 +175,7 @@ def _create(root, vid: str, video: AnnotatedVideo) -> None:
 
 
 def import_annotations(videos: list[AnnotatedVideo], store: str,
-                       videos_dir: str | None = None, log=sys.stderr) -> ImportResult:
+                       videos_dir: str | None = None, log=None) -> ImportResult:
     """Write every video's labels into ``store`` (see the module docstring). Errors are one
     line each on ``log`` and the rest goes on."""
     root = open_root(store, "a")
@@ -206,9 +206,9 @@ def import_annotations(videos: list[AnnotatedVideo], store: str,
                                  "error": "", "n_frames": n, "fps": float(video.fps),
                                  "duration_s": n / float(video.fps),
                                  "n_steps": len(default_picks(n))})
-        except Exception as exc:  # one clear line per bad video; the rest goes on
+        except (LookupError, ValueError, OSError, TypeError) as exc:  # one line; the rest goes on
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            print(f"{video.source or video.name}: {msg}", file=log)
+            print(f"{video.source or video.name}: {msg}", file=log or sys.stderr)
             result.failed.append((video.name, msg))
     if result.created:
         manifest.save()

@@ -51,7 +51,7 @@ def _video(entry: dict, k: int, dataset: str, path: Path) -> AnnotatedVideo:
         if "n_frames" in entry:
             n = int(entry["n_frames"])
         elif "duration_s" in entry:
-            n = int(round(float(entry["duration_s"]) * fps))
+            n = round(float(entry["duration_s"]) * fps)
         else:
             raise ValueError(f"{where}: intervals need 'n_frames' or 'duration_s'")
         summ = np.stack([intervals_to_summary(a, n, fps) for a in entry["intervals"]])
@@ -67,6 +67,6 @@ def read_json(path: str | Path) -> list[AnnotatedVideo]:
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: not readable JSON ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("videos"), list):
-        raise ValueError(f"{path}: expected an object with a 'videos' list")
+        raise TypeError(f"{path}: expected an object with a 'videos' list")
     dataset = str(doc.get("dataset") or path.stem)
     return [_video(e, k, dataset, path) for k, e in enumerate(doc["videos"])]

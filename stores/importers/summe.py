@@ -22,7 +22,8 @@ def read_summe_video(path: Path, key: str) -> AnnotatedVideo:
 
     try:
         m = scipy.io.loadmat(str(path))
-    except Exception as exc:  # scipy raises several types for a bad file
+    except (scipy.io.matlab.MatReadError, ValueError, OSError, TypeError,
+            NotImplementedError) as exc:  # v7.3 files raise NotImplementedError
         raise ValueError(f"{path}: not a readable MATLAB file ({exc})") from None
     if "user_score" not in m:
         raise ValueError(f"{path}: no 'user_score' array (is this a SumMe GT file?)")
