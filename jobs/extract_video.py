@@ -6,6 +6,7 @@ Ray in it. It returns a manifest row and never raises for a bad input: the row s
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -66,12 +67,45 @@ def _kts_input(kept: dict[str, list[np.ndarray]]) -> np.ndarray | None:
     return None
 
 
+# FFmpeg reads these itself; every other URL (s3://, gs://, memory://…) is read through fsspec.
+_FFMPEG_PROTOCOLS = ("http", "https", "rtmp", "rtsp", "file")
+
+
+class _URLOpener:
+    """PyAV ``io_open`` callback: open an fsspec URL as a Python file object (PyAV reads
+    file-likes), with the job's storage options; ``close()`` closes what it opened."""
+
+    def __init__(self, storage_options: dict | None):
+        self.storage_options = storage_options or {}
+        self.files: list = []
+
+    def __call__(self, url: str, flags: int, options: dict):
+        import fsspec
+
+        f = fsspec.open(url, "rb", **self.storage_options).open()
+        self.files.append(f)
+        return f
+
+    def close(self) -> None:
+        for f in self.files:
+            with contextlib.suppress(OSError):
+                f.close()
+        self.files.clear()
+
+
+def _url_opener(source: str, storage_options: dict | None) -> _URLOpener | None:
+    proto = str(source).split("://", 1)[0].lower() if "://" in str(source) else None
+    return _URLOpener(storage_options) if proto and proto not in _FFMPEG_PROTOCOLS else None
+
+
 def extract_one(source: str, video_id: str, root: zarr.Group, extractors, cfg: ExtractConfig,
-                chash: str | None = None) -> dict:
-    """Decode ``source`` once and write ``videos/<video_id>``. Returns a manifest row."""
+                chash: str | None = None, storage_options: dict | None = None) -> dict:
+    """Decode ``source`` (a path or a URL; fsspec URLs use ``storage_options``) once and write
+    ``videos/<video_id>``. Returns a manifest row."""
     row = {"video_id": video_id, "source": str(source), "status": "failed", "error": ""}
     timer = _Timer()
     writer = VideoWriter(root, video_id)
+    opener = _url_opener(source, storage_options)
     t = time.perf_counter()
     try:
         chash = chash or config_hash(cfg, extractors)
@@ -83,7 +117,8 @@ def extract_one(source: str, video_id: str, root: zarr.Group, extractors, cfg: E
             "feature_specs": {e.spec.name: e.spec.to_attrs() for e in extractors},
         })
         requests = {e.spec.name: FrameRequest(tuple(e.spec.decode_size), e.spec.clip_len) for e in extractors}
-        decoder = VideoDecoder(source, list(requests.values()), cfg.sample)
+        decoder = VideoDecoder(source, list(requests.values()), cfg.sample,
+                               open_options={"io_open": opener} if opener else None)
         picks = writer.appender(layout.PICKS, (), np.int32)
         outs = {e.spec.name: writer.appender(layout.feature_path(e.spec.name), e.spec.feature_shape,
                                              np.dtype(e.spec.dtype)) for e in extractors}
@@ -131,13 +166,16 @@ def extract_one(source: str, video_id: str, root: zarr.Group, extractors, cfg: E
     except Exception as e:  # a bug or a resource problem: keep the job going, keep the reason
         row["error"] = f"{source}: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
         row["traceback"] = traceback.format_exc(limit=5)
+    finally:
+        if opener is not None:
+            opener.close()
     if row["status"] != "complete":
-        _discard(root, video_id)
+        discard_video(root, video_id)
     row.update(timer.seconds)
     return row
 
 
-def _discard(root: zarr.Group, video_id: str) -> None:
+def discard_video(root: zarr.Group, video_id: str) -> None:
     """Best-effort removal of a failed video's partial group (it never reads as complete)."""
     try:
         path = layout.video_group_path(video_id)

@@ -1,9 +1,11 @@
 """The Parquet manifest: one row per video, written by the job driver only.
 
 Columns: video_id, source, status ("complete" | "failed" | "skipped"), error (one line),
-n_frames, n_frames_container, fps, duration_s, n_steps, worker, attempts, plus
-``sec_<stage>`` timings. Rewritten atomically after each batch of results, so a killed driver
-leaves the previous consistent version; one row per video (the newest result wins).
+n_frames, n_frames_container, fps, duration_s, n_steps, worker (host:pid), node (Ray node id
+prefix), started/finished (epoch seconds, inside the worker), plus ``sec_<stage>`` timings.
+Ray's own retries of a crashed worker are not counted in the row. Rewritten atomically after
+each batch of results, so a killed driver leaves the previous consistent version; one row per
+video (the newest result wins).
 """
 from __future__ import annotations
 
