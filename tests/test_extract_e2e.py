@@ -89,7 +89,7 @@ def test_killed_and_rerun_equals_uninterrupted(corpus, tmp_path):
             np.testing.assert_array_equal(a.load(vid, arr), b.load(vid, arr), err_msg=f"{vid} {arr}")
         assert a.attrs(vid)["n_frames"] == b.attrs(vid)["n_frames"]
     man = read_manifest(store).set_index("video_id")
-    assert man.index.is_unique and len(man) == 7
+    assert man.index.is_unique and len(man) == 8  # 6 good + 2 bad files
     assert (man.loc[a.video_ids(), "status"] == "complete").all()
     assert set(man.index[man["status"] == "failed"]) == {"zero", "corrupt"}
     assert man.loc["zero", "error"].endswith("empty file (0 bytes)")
