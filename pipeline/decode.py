@@ -30,6 +30,7 @@ from typing import Iterator
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 
 class DecodeError(RuntimeError):
@@ -122,6 +123,7 @@ class VideoDecoder:
         self.rule = rule
         self.open_options = open_options or {}
         self.info = VideoInfo(source=self.source)
+        self._reformatter = VideoReformatter()
         self.max_half = max([r.clip_len // 2 for r in self.requests] + [0])
         self.max_after = max([r.clip_len - r.clip_len // 2 - 1 for r in self.requests] + [0])
 
@@ -182,7 +184,9 @@ class VideoDecoder:
         k = rotation // 90
         if k % 2:  # a 90/270 rotation swaps axes: convert at (w, h) so the result is (h, w)
             h, w = w, h
-        img = frame.to_ndarray(format="rgb24", width=w, height=h)
+        # One reformatter for the whole video: frame.to_ndarray(width=…) builds a new swscale
+        # context per frame, which costs more than the conversion itself.
+        img = self._reformatter.reformat(frame, width=w, height=h, format="rgb24").to_ndarray()
         if k:
             img = np.ascontiguousarray(np.rot90(img, k=k))
         return img
