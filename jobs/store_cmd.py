@@ -33,6 +33,10 @@ def register(sub) -> None:
     syn.add_argument("out")
     syn.add_argument("--videos", type=int, default=50)
     syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--features", default="googlenet=1024",
+                     help="NAME=SHAPE,... e.g. googlenet=1024,st3d=512x4x4 (4-D maps for 3DST-UNet-RL)")
+    syn.add_argument("--min-steps", type=int, default=200)
+    syn.add_argument("--max-steps", type=int, default=700)
     syn.set_defaults(func=synth_cli)
 
 
@@ -90,9 +94,23 @@ def import_cli(args) -> int:
     return 0
 
 
+def parse_feature_shapes(text: str) -> dict[str, tuple[int, ...]]:
+    """'googlenet=1024,st3d=512x4x4' -> {'googlenet': (1024,), 'st3d': (512, 4, 4)}"""
+    out = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        name, _, shape = item.partition("=")
+        try:
+            out[name] = tuple(int(d) for d in shape.split("x"))
+        except ValueError:
+            raise SystemExit(f"vsum store synth: bad --features item {item!r} (want NAME=DxHxW)") from None
+    return out
+
+
 def synth_cli(args) -> int:
     from stores.synthetic import build_synthetic_store
 
-    ids = build_synthetic_store(args.out, n_videos=args.videos, seed=args.seed)
+    shapes = parse_feature_shapes(args.features)
+    ids = build_synthetic_store(args.out, n_videos=args.videos, seed=args.seed, feature_shapes=shapes,
+                                min_steps=args.min_steps, max_steps=args.max_steps)
     print(f"synth: {len(ids)} labelled synthetic videos -> {args.out}")
     return 0
