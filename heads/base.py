@@ -34,6 +34,10 @@ class HeadSpec:
     batch_videos: int = 1  # videos per optimisation step (from cfg if the head exposes it)
     # Optional hooks for heads that do not fit "whole videos of features in memory"
     # (e.g. CRSum streams frame windows): the trainer uses them when set.
+    # store: a stores.reader.FeatureStore. make_loader is called once per run and iterated once
+    # per epoch (so it must be re-iterable, e.g. a DataLoader); its batches follow the batch
+    # contract above (the trainer moves tensors to the device). predict gets the model on the
+    # device in eval mode, under torch.no_grad().
     make_loader: Callable[..., Any] | None = None  # (store, video_ids, cfg, train) -> iterable of batches
     predict: Callable[..., Any] | None = None  # (model, store, video_id, cfg) -> np.ndarray [T]
 

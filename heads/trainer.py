@@ -1,0 +1,330 @@
+"""The single trainer: one (head, split, seed) run from a feature store to predictions.
+
+It knows heads only through ``HeadSpec`` (heads/base.py). For a split it
+
+1. resolves the head's config (paper defaults + overrides) and seeds python/numpy/torch;
+2. loads the train (and optional validation) videos as whole sequences (``stores.dataset``),
+   or asks the head's ``make_loader`` hook for batches (heads that stream, e.g. CRSum);
+3. trains for ``cfg.epochs`` epochs with ``spec.loss`` and ``spec.make_optimizer`` (scheduler
+   stepped once per epoch, gradient norm clipped at ``cfg.clip_grad`` when the head has one);
+4. writes into ``RUN/split=<k>/seed=<s>/``: ``checkpoint.pt`` (self-describing: head, config,
+   feature_spec, state_dict), ``config.json`` (resolved), ``metrics.jsonl`` (one line per epoch);
+5. writes the test videos' scores with ``stores.predictions.write_predictions`` LAST, so a
+   predictions file means the whole (split, seed) is done (resume relies on it).
+
+Model selection never looks at test labels by default: "fixed-epochs" keeps the last epoch;
+``val_fraction > 0`` holds out part of the TRAIN keys and keeps the epoch with the best
+validation score ("validation"). ``legacy_best_test=True`` additionally scores the test videos
+after every epoch and writes the best epoch's scores under ``RUN/legacy-best-test/`` with
+selection "legacy-best-test" — a separate run folder, so it is never mixed into the default table.
+
+Selection score (validation or legacy): mean F-score (avg over annotators) of the keyshot summary
+when the store has user summaries and segments, else mean Kendall tau vs gtscore.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from heads.base import HeadSpec, get_head
+from heads.config import config_dict, resolve_config
+from stores import layout
+from stores.dataset import VideoDataset, collate, to_device
+from stores.predictions import write_predictions
+from stores.reader import FeatureStore
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG_JSON = "config.json"
+METRICS_JSONL = "metrics.jsonl"
+LEGACY_DIR = "legacy-best-test"
+
+
+@dataclass
+class TrainOptions:
+    """Trainer options that are not the head's own config (those go in ``overrides``)."""
+
+    features: str | None = None  # store feature name; None: the head's default_features
+    epochs: int | None = None  # None: cfg.epochs
+    lr: float | None = None  # None: cfg.lr
+    overrides: dict = field(default_factory=dict)  # head config fields (strings parsed by type)
+    val_fraction: float = 0.0  # > 0: hold out this part of the train keys for selection
+    legacy_best_test: bool = False  # also record the max-over-epochs-on-test number (labelled)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    num_threads: int | None = None  # torch intra-op threads (1 per Ray task)
+    cache_bytes: int | None = None  # in-memory cache budget for whole videos
+    progress: bool = False  # tqdm over epochs (off inside Ray tasks)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_head_config(spec: HeadSpec, options: TrainOptions):
+    overrides = dict(options.overrides)
+    if options.epochs is not None:
+        overrides["epochs"] = options.epochs
+    if options.lr is not None:
+        overrides["lr"] = options.lr
+    return resolve_config(spec.config_cls, overrides)
+
+
+def run_dir_for(run_dir: str | Path, split: int, seed: int) -> Path:
+    return Path(run_dir) / f"split={split}" / f"seed={seed}"
+
+
+# -- selection scores ---------------------------------------------------------------------------
+def selection_score(store: FeatureStore, scores: dict[str, np.ndarray]) -> float:
+    """Mean F-score (avg over annotators) when the store has user summaries and segments, else
+    mean Kendall tau vs gtscore; NaN when neither is available."""
+    from pipeline.metrics import f_score_users, kendall_tau
+    from pipeline.summary import select_keyshots
+
+    vals = []
+    for vid, s in scores.items():
+        if store.has(vid, layout.USER_SUMMARY) and store.has(vid, layout.CHANGE_POINTS):
+            attrs = store.attrs(vid)
+            summary, _ = select_keyshots(s, store.load(vid, layout.PICKS), int(attrs["n_frames"]),
+                                         store.load(vid, layout.CHANGE_POINTS))
+            vals.append(f_score_users(summary, store.load(vid, layout.USER_SUMMARY), "avg"))
+        elif store.has(vid, layout.GTSCORE):
+            vals.append(kendall_tau(s, store.load(vid, layout.GTSCORE)))
+    vals = [v for v in vals if np.isfinite(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+# -- prediction ----------------------------------------------------------------------------------
+@torch.no_grad()
+def predict_videos(spec: HeadSpec, model, cfg, store: FeatureStore, data: VideoDataset | None,
+                   video_ids: list[str], device) -> dict[str, np.ndarray]:
+    """video_id -> float32 [T] scores (model in eval mode, one video at a time)."""
+    was_training = model.training
+    model.eval()
+    out = {}
+    for vid in video_ids:
+        if spec.predict is not None:
+            out[vid] = np.asarray(spec.predict(model, store, vid, cfg), np.float32).ravel()
+        else:
+            batch = collate([data.get(vid)], device)
+            out[vid] = model(batch["x"], batch["mask"])[0].float().cpu().numpy()
+    model.train(was_training)
+    return out
+
+
+# -- one epoch -----------------------------------------------------------------------------------
+def video_batches(data: VideoDataset, ids: list[str], batch_videos: int, rng: np.random.Generator):
+    order = [ids[i] for i in rng.permutation(len(ids))]
+    for i in range(0, len(order), batch_videos):
+        yield [data.get(v) for v in order[i : i + batch_videos]]
+
+
+def train_epoch(spec: HeadSpec, model, cfg, optimizer, state: dict, batches, device,
+                clip_grad: float | None) -> dict:
+    """One pass over ``batches`` (an iterator of collated or raw item lists). Returns the mean
+    loss and head metrics plus ``sec_data`` (waiting on data) and ``sec_epoch``."""
+    model.train()
+    sums: dict[str, float] = {}
+    n = 0
+    sec_data = 0.0
+    t0 = time.perf_counter()
+    it = iter(batches)
+    while True:
+        td = time.perf_counter()
+        try:
+            batch = next(it)
+        except StopIteration:
+            break
+        batch = collate(batch, device) if isinstance(batch, list) else to_device(batch, device)
+        sec_data += time.perf_counter() - td
+        optimizer.zero_grad(set_to_none=True)
+        loss, metrics = spec.loss(model, batch, cfg, state)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{spec.name}: non-finite loss at videos {batch['video_id']}")
+        loss.backward()
+        if clip_grad:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+        optimizer.step()
+        for k, v in {"loss": loss, **metrics}.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
+        n += 1
+    out = {k: v / max(n, 1) for k, v in sums.items()}
+    out.update(steps=n, sec_data=sec_data, sec_epoch=time.perf_counter() - t0)
+    return out
+
+
+# -- the run -------------------------------------------------------------------------------------
+def feature_spec_for(store: FeatureStore, video_id: str, features: str, l2_normalize: bool) -> dict:
+    """What the checkpoint needs to find (or recompute) its inputs: name, shape, dtype, and the
+    extractor spec recorded in the store when there is one."""
+    arr = store.array(video_id, layout.feature_path(features))
+    attrs = store.attrs(video_id)
+    recorded = None
+    for key in ("feature_specs", "features", "weights"):
+        val = attrs.get(key)
+        if isinstance(val, dict) and features in val:
+            recorded = val[features]
+            break
+    return {"name": features, "shape": list(arr.shape[1:]), "dtype": str(arr.dtype),
+            "l2_normalize": bool(l2_normalize), "store_spec": recorded,
+            "sample": attrs.get("sample")}
+
+
+def train_split(head: str | HeadSpec, store: str, train_ids: list[str], test_ids: list[str],
+                run_dir: str | Path, split: int, seed: int, options: TrainOptions | None = None,
+                meta: dict | None = None) -> dict:
+    """Train one (split, seed) and write its checkpoint, config, metrics and predictions.
+
+    head: a registered name, or a HeadSpec (tests train unregistered heads this way).
+    meta: predictions metadata (run, dataset, setting, ...); head/features/store filled here.
+    Returns a summary dict (paths, timings, selection, best epoch).
+    """
+    options = options or TrainOptions()
+    if options.num_threads:
+        torch.set_num_threads(options.num_threads)
+    spec = head if isinstance(head, HeadSpec) else get_head(head)
+    head = spec.name
+    cfg = resolve_head_config(spec, options)
+    features = options.features or spec.default_features
+    l2 = bool(getattr(cfg, "l2_normalize", False))
+    epochs = int(getattr(cfg, "epochs", 1))
+    batch_videos = int(getattr(cfg, "batch_videos", spec.batch_videos))
+    device = pick_device(options.device)
+    seed_everything(seed)
+    rng = np.random.default_rng(seed)
+
+    fstore = FeatureStore(store)
+    if not train_ids or not test_ids:
+        raise ValueError(f"split {split}: {len(train_ids)} train and {len(test_ids)} test videos")
+    train_ids, val_ids = list(train_ids), []
+    if options.val_fraction > 0:
+        n_val = max(1, round(options.val_fraction * len(train_ids)))
+        perm = rng.permutation(len(train_ids))
+        val_ids = sorted(train_ids[i] for i in perm[:n_val])
+        train_ids = sorted(train_ids[i] for i in perm[n_val:])
+        if not train_ids:
+            raise ValueError(f"split {split}: val_fraction {options.val_fraction} leaves no training videos")
+
+    need_labels = bool(getattr(cfg, "supervised", False))
+    hooked = spec.make_loader is not None
+    data = None
+    if not hooked:
+        data = VideoDataset(fstore, sorted(set(train_ids) | set(val_ids) | set(test_ids)), features,
+                            l2_normalize=l2, cache_bytes=options.cache_bytes)
+        if need_labels:
+            VideoDataset(fstore, train_ids, features, need_labels=True, cache_bytes=0)  # checks only
+    shape = tuple(fstore.array(train_ids[0], layout.feature_path(features)).shape[1:])
+    model = spec.build(cfg, shape).to(device)
+    optimizer, scheduler = spec.make_optimizer(model, cfg)
+    if hooked and spec.predict is None:
+        raise ValueError(f"head {head}: a make_loader hook needs a predict hook too")
+    loader = spec.make_loader(fstore, train_ids, cfg, True) if hooked else None
+
+    out_dir = run_dir_for(run_dir, split, seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    resolved = {"head": head, "features": features, "split": split, "seed": seed,
+                "epochs": epochs, "batch_videos": batch_videos, "device": str(device),
+                "train_keys": train_ids, "val_keys": val_ids, "test_keys": list(test_ids),
+                "val_fraction": options.val_fraction, "config": config_dict(cfg)}
+    (out_dir / CONFIG_JSON).write_text(json.dumps(resolved, indent=2, default=str))
+
+    state: dict = {"device": device}
+    selection = "validation" if val_ids else "fixed-epochs"
+    best = {"score": -np.inf, "epoch": epochs, "state_dict": None}
+    legacy = {"score": -np.inf, "epoch": None, "scores": None}
+    t_start = time.perf_counter()
+    sec_data = 0.0
+    epoch_iter = range(1, epochs + 1)
+    if options.progress:
+        from tqdm import tqdm
+
+        epoch_iter = tqdm(epoch_iter, desc=f"{head} split {split} seed {seed}", unit="epoch")
+    metrics_path = out_dir / METRICS_JSONL
+    with metrics_path.open("w") as mf:
+        for epoch in epoch_iter:
+            state["epoch"] = epoch
+            batches = loader if hooked else video_batches(data, train_ids, batch_videos, rng)
+            row = train_epoch(spec, model, cfg, optimizer, state, batches, device,
+                              getattr(cfg, "clip_grad", None))
+            row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **row}
+            if scheduler is not None:
+                scheduler.step()
+            sec_data += row["sec_data"]
+            if val_ids:
+                score = selection_score(fstore, predict_videos(spec, model, cfg, fstore, data,
+                                                               val_ids, device))
+                row["val_score"] = score
+                if np.isfinite(score) and score > best["score"]:
+                    best = {"score": score, "epoch": epoch,
+                            "state_dict": copy.deepcopy(model.state_dict())}
+            if options.legacy_best_test:
+                test_scores = predict_videos(spec, model, cfg, fstore, data, test_ids, device)
+                score = selection_score(fstore, test_scores)
+                row["legacy_test_score"] = score
+                if legacy["scores"] is None or (np.isfinite(score) and score > legacy["score"]):
+                    legacy = {"score": score, "epoch": epoch, "scores": test_scores}
+            mf.write(json.dumps(row) + "\n")
+            mf.flush()
+    if best["state_dict"] is not None:
+        model.load_state_dict(best["state_dict"])
+    elif val_ids:  # no finite validation score (no labels on the held-out videos)
+        print(f"{head} split {split} seed {seed}: no finite validation score; keeping the last epoch")
+        selection = "fixed-epochs"
+    sec_train = time.perf_counter() - t_start
+
+    ckpt = {"head": head, "config": config_dict(cfg),
+            "feature_spec": feature_spec_for(fstore, train_ids[0], features, l2),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "selection": selection, "epoch": best["epoch"], "split": split, "seed": seed}
+    torch.save(ckpt, out_dir / CHECKPOINT)
+
+    scores = predict_videos(spec, model, cfg, fstore, data, list(test_ids), device)
+    pmeta = {"run": Path(run_dir).name, "dataset": "", "setting": "canonical", **(meta or {}),
+             "head": head, "features": features, "store": fstore.path, "selection": selection}
+    if legacy["scores"] is not None:
+        write_predictions(Path(run_dir) / LEGACY_DIR, split, seed, legacy["scores"],
+                          {**pmeta, "run": f"{pmeta['run']} [legacy-best-test]",
+                           "selection": "legacy-best-test"})
+    pred_path = write_predictions(run_dir, split, seed, scores, pmeta)  # LAST: marks done
+    return {"split": split, "seed": seed, "head": head, "features": features,
+            "selection": selection, "best_epoch": best["epoch"], "epochs": epochs,
+            "legacy_best_epoch": legacy["epoch"], "sec_train": sec_train, "sec_data": sec_data,
+            "n_train": len(train_ids), "n_val": len(val_ids), "n_test": len(test_ids),
+            "predictions": str(pred_path), "checkpoint": str(out_dir / CHECKPOINT)}
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+def load_checkpoint(path: str | Path, device: str = "cpu"):
+    """Rebuild a head from its checkpoint alone -> (model in eval mode, spec, cfg, checkpoint)."""
+    try:
+        ckpt = torch.load(str(path), map_location=device, weights_only=False)
+    except (OSError, RuntimeError, EOFError) as e:
+        raise ValueError(f"{path}: not a readable checkpoint ({e})") from None
+    if not isinstance(ckpt, dict) or not {"head", "config", "feature_spec", "state_dict"} <= set(ckpt):
+        raise ValueError(f"{path}: not a vsum checkpoint (needs head, config, feature_spec, state_dict)")
+    spec = get_head(ckpt["head"])
+    cfg = resolve_config(spec.config_cls, _known_fields(spec.config_cls, ckpt["config"]))
+    model = spec.build(cfg, tuple(ckpt["feature_spec"]["shape"]))
+    model.load_state_dict(ckpt["state_dict"])
+    model.to(device).eval()
+    return model, spec, cfg, ckpt
+
+
+def _known_fields(config_cls: type, values: dict) -> dict:
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if k in names}
