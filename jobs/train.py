@@ -128,6 +128,9 @@ def _run_ray(jobs: list[dict], bar, num_cpus: int | None,
     # OpenMP regions (seen in CSNet's backward) using every core, so tasks would fight.
     threads = str(jobs[0]["options"]["num_threads"] or 1) if jobs else "1"
     env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
+    # Workers on other nodes need the driver's store credentials (an s3:// store on a cluster).
+    env.update({k: v for k, v in os.environ.items()
+                if k == "VSUM_STORAGE_OPTIONS" or k.startswith("AWS_")})
     remote = ray.remote(num_cpus=1, num_gpus=gpus_per_task, max_retries=1,
                         runtime_env={"env_vars": env})(_train_task)
     pending = {remote.remote(kw): kw for kw in jobs}
