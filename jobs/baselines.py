@@ -19,12 +19,12 @@ import numpy as np
 
 from jobs.evaluate import (
     ROW_KEYS,
+    finish_cli,
     _long_rows,
     aggregate,
     close_client,
     get_client,
     load_labels,
-    print_table,
     run_per_video,
     write_report,
 )
@@ -177,9 +177,4 @@ def run(args) -> int:
     except (OSError, ValueError) as exc:
         print(str(exc).splitlines()[0], file=sys.stderr)
         return 2
-    for e in errors:
-        print(e, file=sys.stderr)
-    print_table(summary)
-    print(f"report: {args.report}/report.md ({per_video['video_id'].nunique()} videos, "
-          f"{len(errors)} errors)")
-    return 1 if errors else 0
+    return finish_cli(per_video, summary, errors, args.report)

@@ -399,9 +399,14 @@ def run(args) -> int:
     except (OSError, ValueError) as exc:
         print(str(exc).splitlines()[0], file=sys.stderr)
         return 2
+    return finish_cli(per_video, summary, errors, args.report)
+
+
+def finish_cli(per_video, summary, errors: list[str], report_dir: str) -> int:
+    """What `vsum evaluate` and `vsum baselines` print at the end; the exit code."""
     for e in errors:
         print(e, file=sys.stderr)
     print_table(summary)
-    print(f"report: {args.report}/report.md ({per_video['video_id'].nunique()} videos, "
+    print(f"report: {report_dir}/report.md ({per_video['video_id'].nunique()} videos, "
           f"{len(errors)} errors)")
     return 1 if errors else 0

@@ -58,13 +58,10 @@ class _Timer:
         return now
 
 
-def _kts_input(kept: dict[str, list[np.ndarray]]) -> np.ndarray | None:
-    """[T, D] features for KTS: GoogLeNet when present, else a 3-D map pooled spatially."""
-    for name in ("googlenet", *sorted(kept)):
-        if name in kept and kept[name]:
-            x = np.concatenate(kept[name]).astype(np.float32)
-            return x.reshape(len(x), x.shape[1], -1).mean(axis=2) if x.ndim > 2 else x
-    return None
+def _pooled(feats: np.ndarray) -> np.ndarray:
+    """[B, C, ...] -> float32 [B, C] (spatial mean); [B, D] unchanged. KTS segments on these."""
+    feats = feats.astype(np.float32)
+    return feats.reshape(len(feats), feats.shape[1], -1).mean(axis=2) if feats.ndim > 2 else feats
 
 
 # FFmpeg reads these itself; every other URL (s3://, gs://, memory://…) is read through fsspec.
@@ -122,21 +119,22 @@ def extract_one(source: str, video_id: str, root: zarr.Group, extractors, cfg: E
         picks = writer.appender(layout.PICKS, (), np.int32)
         outs = {e.spec.name: writer.appender(layout.feature_path(e.spec.name), e.spec.feature_shape,
                                              np.dtype(e.spec.dtype)) for e in extractors}
-        # KTS needs the whole sequence of (small) 2-D features; 3-D maps are pooled first.
+        # KTS needs the whole sequence of (small) 2-D features: GoogLeNet when extracted, else
+        # the first extractor's output pooled over space. Picks are kept too (T ints).
         kts_source = "googlenet" if "googlenet" in outs else next(iter(outs), None)
-        kept: dict[str, list[np.ndarray]] = {kts_source: []} if kts_source else {}
+        kts_rows: list[np.ndarray] = []
+        pick_rows: list[np.ndarray] = []
         t = timer.add("open", t)
         for batch in iter_pick_batches(decoder, cfg.batch_size, threaded=cfg.threaded_decode):
             t = timer.add("decode_wait", t)
-            picks.append(np.array([p.frame_index for p in batch], np.int32))
+            pick_rows.append(np.array([p.frame_index for p in batch], np.int32))
+            picks.append(pick_rows[-1])
             for e in extractors:
                 req = requests[e.spec.name]
                 feats = e(np.stack([p.images[req] for p in batch]))
                 outs[e.spec.name].append(feats)
-                if e.spec.name in kept:
-                    feats = feats.astype(np.float32)
-                    kept[e.spec.name].append(
-                        feats.reshape(len(feats), feats.shape[1], -1).mean(axis=2) if feats.ndim > 2 else feats)
+                if e.spec.name == kts_source:
+                    kts_rows.append(_pooled(feats))
                 t = timer.add(f"model_{e.spec.name}", t)
         n_steps = picks.close()
         for a in outs.values():
@@ -151,9 +149,8 @@ def extract_one(source: str, video_id: str, root: zarr.Group, extractors, cfg: E
         if kts is not None and n_steps:
             from pipeline.kts import kts_segments
 
-            feats = _kts_input(kept)
-            pick_idx = picks.array[...]
-            cps, nfps = kts_segments(feats, pick_idx, info.n_frames, kts)
+            cps, nfps = kts_segments(np.concatenate(kts_rows), np.concatenate(pick_rows),
+                                     info.n_frames, kts)
             writer.write(layout.CHANGE_POINTS, np.asarray(cps, np.int32))
             writer.write(layout.N_FRAME_PER_SEG, np.asarray(nfps, np.int32))
             writer.group.attrs["kts"] = asdict(kts)

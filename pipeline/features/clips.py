@@ -153,6 +153,22 @@ def to_input(
     return x.contiguous(memory_format=fmt)
 
 
+def place_model(model: nn.Module, device: torch.device) -> tuple[nn.Module, bool]:
+    """Eval mode on ``device``; channels_last_3d on CPU, where oneDNN's 3-D convolutions prefer
+    NDHWC (measured: st3d 0.35 vs 0.26-0.30, i3d 0.25-0.27 vs 0.14-0.16 clips/s, 2 threads).
+    Returns (model, channels_last)."""
+    channels_last = device.type == "cpu"
+    model = model.eval().to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+    return model, channels_last
+
+
+def map_shape(channels: int, native: tuple[int, int], spatial: int | None) -> tuple[int, int, int]:
+    """Per-step feature shape: [C, S, S] with ``--spatial S``, else the native [C, h, w]."""
+    return (channels, spatial, spatial) if spatial else (channels, *native)
+
+
 def pool_map(fmap: torch.Tensor, spatial: int | None) -> torch.Tensor:
     """[b, C, t, h, w] -> [b, C, h, w] (temporal mean), or [b, C, S, S] with adaptive pooling."""
     x = fmap.mean(dim=2)

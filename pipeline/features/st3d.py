@@ -96,16 +96,8 @@ def build_st3d(opts: ExtractorOptions) -> St3dExtractor:
     model = C.seeded(lambda: builder(weights=None))
     if state is not None:
         C.load_strict(model, state, checkpoint)
-    # channels_last_3d on CPU: 0.35 vs 0.26-0.30 clips/s contiguous (2 threads, same run,
-    # machine under load); oneDNN's 3-D convs prefer NDHWC.
-    channels_last = device.type == "cpu"
-    model = model.eval().to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
-    h, w = native_map_size()
-    feature_shape = (
-        (FEATURE_CHANNELS, opts.spatial, opts.spatial) if opts.spatial else (FEATURE_CHANNELS, h, w)
-    )
+    model, channels_last = C.place_model(model, device)
+    feature_shape = C.map_shape(FEATURE_CHANNELS, native_map_size(), opts.spatial)
     spec = FeatureSpec(
         name="st3d",
         decode_size=DECODE_SIZE,
