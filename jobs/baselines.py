@@ -17,17 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jobs.evaluate import (
-    ROW_KEYS,
-    finish_cli,
-    _long_rows,
-    aggregate,
-    close_client,
-    get_client,
-    load_labels,
-    run_per_video,
-    write_report,
-)
+from jobs.dask_eval import aggregate, close_client, get_client, run_per_video
+from jobs.eval_tasks import ROW_KEYS, _long_rows, load_labels
+from jobs.evaluate import finish_cli
+from jobs.report import write_report
 
 METHODS = ("human-loo", "random", "uniform", "middle")
 

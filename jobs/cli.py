@@ -1,14 +1,26 @@
-"""The ``vsum`` command line: one sub-command per job module.
+"""The ``vsum`` command line: one sub-command per job module, and the one place errors are shown.
 
 Each module listed in COMMAND_MODULES exposes ``register(subparsers)``, which adds its parser and
 sets ``func`` (called with the parsed args; its return value is the exit code). Modules keep
 heavy imports (torch, ray, dask) inside their ``run`` functions so ``vsum --help`` stays fast.
+
+Exit codes (``pipeline/errors.py``): 0 success, 1 some items failed, 2 usage or input error,
+3 store in use. A ``VsumError`` raised anywhere below prints one line and exits with its code;
+anything unexpected prints one line naming the exception and a log file with the traceback
+(``VSUM_DEBUG=1`` prints the traceback instead).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from pipeline.errors import EXIT_PARTIAL, EXIT_USAGE, VsumError
 
 COMMAND_MODULES = [
     "jobs.extract",        # vsum extract
@@ -24,20 +36,63 @@ COMMAND_MODULES = [
 ]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``vsum extract: error: …``) and exit 2, not
+    the whole usage block: the full usage is one ``--help`` away."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vsum", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="vsum", description="vsum: video summarization feature store, heads "
+                                                    "and evaluation")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name in COMMAND_MODULES:
-        if importlib.util.find_spec(name) is None:  # module not written yet
-            continue
         importlib.import_module(name).register(sub)
     return parser
 
 
+def command_name(args: argparse.Namespace) -> str:
+    """'store check', 'import tvsum', 'bench kts', 'extract', …"""
+    parts = [args.command]
+    for attr in ("store_command", "dataset", "bench_command"):
+        value = getattr(args, attr, None)
+        if isinstance(value, str) and args.command in ("store", "import", "bench"):
+            parts.append(value)
+            break
+    return " ".join(parts)
+
+
+def log_traceback(command: str) -> Path:
+    """Write the current exception's traceback to a log file; returns its path."""
+    folder = Path(os.environ.get("VSUM_LOG_DIR") or Path(tempfile.gettempdir()) / "vsum-logs")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"vsum-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    path.write_text(f"vsum {command}\nargv: {sys.argv}\n\n{traceback.format_exc()}")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code = args.func(args)
-    return int(code or 0)
+    command = command_name(args)
+    try:
+        return int(args.func(args) or 0)
+    except VsumError as e:
+        print(e.line(command), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"vsum {command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the one place an unexpected error is shown
+        if os.environ.get("VSUM_DEBUG"):
+            traceback.print_exc()
+            return EXIT_PARTIAL
+        log = log_traceback(command)
+        what = " ".join(str(e).split())[:200]
+        print(f"vsum {command}: unexpected {type(e).__name__}: {what} (traceback in {log}; "
+              f"VSUM_DEBUG=1 prints it)", file=sys.stderr)
+        return EXIT_PARTIAL
 
 
 if __name__ == "__main__":

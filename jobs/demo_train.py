@@ -22,7 +22,8 @@ def _demo_splits(store: str, out: Path, k: int = 4) -> Path:
 
 
 def train_and_report(out: Path, store: str, annotations: Path, epochs: int | None = None) -> int:
-    from jobs.evaluate import evaluate_runs, print_table
+    from jobs.evaluate import evaluate_runs
+    from jobs.report import print_table
     from jobs.train import run_training
     from stores.importers.common import import_annotations
     from stores.importers.jsonfmt import read_json
@@ -56,7 +57,7 @@ def _add_baselines(store: str, report: Path) -> None:
     except ImportError:
         return
     _, summary, _ = run_baselines([store], report_dir=str(report / "baselines"))
-    from jobs.evaluate import print_table
+    from jobs.report import print_table
 
     print("\nbaselines (same protocol):")
     print_table(summary)

@@ -21,7 +21,7 @@ def _common(p) -> None:
 
 def register(sub) -> None:
     p = sub.add_parser("import", help="import annotations (TVSum, SumMe, generic JSON) into a store")
-    kinds = p.add_subparsers(dest="dataset", required=True)
+    kinds = p.add_subparsers(dest="dataset", required=True, parser_class=type(p))
     t = kinds.add_parser("tvsum", help="TVSum ydata-tvsum50.mat or ydata-tvsum50-anno.tsv")
     t.add_argument("--anno", required=True, help="ydata-tvsum50.mat (v7.3) or the .tsv")
     t.add_argument("--fps", type=float, default=29.97, help="frame rate for the .tsv form")

@@ -6,7 +6,7 @@ import sys
 
 def register(sub) -> None:
     p = sub.add_parser("store", help="inspect, validate, export/import a store")
-    s = p.add_subparsers(dest="store_command", required=True)
+    s = p.add_subparsers(dest="store_command", required=True, parser_class=type(p))
 
     info = s.add_parser("info", help="videos, arrays, shapes, manifest summary")
     info.add_argument("store")

@@ -205,7 +205,8 @@ def run_training(head: str, store: str, splits: str, out: str, **options) -> Pat
 def evaluate_run(run_dir: Path, report_dir: Path, client=None) -> None:
     """The evaluation job on this run (and its legacy-best-test twin when recorded)."""
     from heads.trainer import LEGACY_DIR
-    from jobs.evaluate import evaluate_runs, print_table
+    from jobs.evaluate import evaluate_runs
+    from jobs.report import print_table
 
     runs = [str(run_dir)]
     if (run_dir / LEGACY_DIR / "predictions").is_dir():

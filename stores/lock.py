@@ -30,13 +30,14 @@ import threading
 import time
 import uuid
 
+from pipeline.errors import StoreBusy
 from stores.location import fs_and_path
 
 LOCK_NAME = "vsum.lock.json"
 DEFAULT_TTL_S = 60.0
 
 
-class StoreLocked(RuntimeError):
+class StoreLocked(StoreBusy):
     """Another job holds the store (one line, says who and how to proceed)."""
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from jobs.baselines import BaselineConfig, run_baselines
 from jobs.cli import main as vsum
-from jobs.evaluate import evaluate_runs, load_labels
+from jobs.eval_tasks import load_labels
+from jobs.evaluate import evaluate_runs
 from pipeline.metrics import evaluate_video
 from stores import layout
 from stores.location import open_root

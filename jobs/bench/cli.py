@@ -16,8 +16,6 @@ BENCH_MODULES = [
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks (ratios measured in one run)")
-    bench_sub = p.add_subparsers(dest="bench", required=True)
+    bench_sub = p.add_subparsers(dest="bench_command", required=True, parser_class=type(p))
     for name in BENCH_MODULES:
-        if importlib.util.find_spec(name) is None:
-            continue
         importlib.import_module(name).register(bench_sub)

@@ -134,7 +134,7 @@ def run_bench(n_videos: int = 18100, workers: int = 2, chunk: int = 100, public_
     import dask
     from distributed import Client, LocalCluster
 
-    from jobs.evaluate import QUIET_WORKERS
+    from jobs.dask_eval import QUIET_WORKERS
 
     res: dict = {"n_videos": n_videos, "workers": workers,
                  "parallel_ceiling": parallel_ceiling(workers)}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import WeightsError
 from pipeline.registry import Registry
 
 EXTRACTORS: Registry = Registry("extractor")
@@ -47,7 +48,7 @@ class FeatureSpec:
         return d
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(WeightsError):
     """Raised under ``--weights pretrained`` when the weights cannot be had."""
 
 

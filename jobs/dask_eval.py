@@ -1,0 +1,101 @@
+"""Dask plumbing shared by ``vsum evaluate`` and ``vsum baselines``: a client (embedded local
+cluster, ``tcp://…`` scheduler, or the caller's), the per-video map, and the group-by that turns
+the per-video long table into the summary.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from jobs.eval_tasks import GROUP_KEYS, ROW_KEYS
+
+def _partition(tasks, fn, cfg):
+    rows, errors = [], []
+    for t in tasks:
+        r, e = fn(t, cfg)
+        rows += r
+        errors += e
+    return rows, errors
+
+
+# Batch jobs: nobody reads the workers' statistical profiler (a 10 ms sampling thread each).
+QUIET_WORKERS = {"distributed.worker.profile.enabled": False}
+
+
+def get_client(scheduler: str | None = None, workers: int = 2, client=None):
+    """(client, owned): an existing client, ``tcp://…``, or a fresh local cluster."""
+    if client is not None:
+        return client, False
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler), True
+    with dask.config.set(QUIET_WORKERS):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None,
+                               processes=True)
+    return Client(cluster), True
+
+
+def close_client(client) -> None:
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def run_per_video(client, tasks: list[dict], fn, cfg, chunks_per_worker: int = 4):
+    """Map ``fn(task, cfg) -> (rows, errors)`` over tasks on Dask; -> (pandas long frame, errors)."""
+    import pandas as pd
+
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    n_chunks = max(1, min(len(tasks), n_workers * chunks_per_worker))
+    chunks = [c.tolist() for c in np.array_split(np.array(tasks, dtype=object), n_chunks) if len(c)]
+    futures = client.map(_partition, chunks, fn=fn, cfg=cfg, pure=False)
+    rows, errors = [], []
+    for r, e in client.gather(futures):
+        rows += r
+        errors += e
+    df = pd.DataFrame(rows, columns=ROW_KEYS + ["metric", "value"])
+    df["split"] = df["split"].astype(str)
+    df["seed"] = pd.to_numeric(df["seed"], errors="coerce").fillna(-1).astype(int)
+    return df, errors
+
+
+def aggregate(per_video, client=None):
+    """Dask dataframe group-by of the per-video long table -> summary (pandas, long form).
+
+    Rows per (method, head, features, dataset, setting, split, metric): mean and std over test
+    videos (and seeds), n_videos. Runs with several splits also get split="all": mean of the
+    split means, std over all their videos, std_splits = std of the split means.
+    """
+    import dask.dataframe as dd
+    import pandas as pd
+
+    keys = [k for k in GROUP_KEYS if k != "seed"] + ["metric"]
+    nparts = max(1, min(8, len(per_video) // 20000 + 1))
+    ddf = dd.from_pandas(per_video[keys + ["value"]], npartitions=nparts)
+    # mean/std/count reduce as a tree on the workers (no shuffle)
+    agg = (ddf.groupby(keys, dropna=False)["value"].agg(["mean", "std"], split_out=1)
+           .compute().reset_index())
+    # distinct videos / seeds with a finite value: small, done on the gathered table
+    finite = per_video[np.isfinite(per_video["value"].to_numpy(dtype=float))]
+    counts = finite.groupby(keys, dropna=False).agg(n_videos=("video_id", "nunique"),
+                                                    n_seeds=("seed", "nunique")).reset_index()
+    summary = agg.merge(counts, on=keys, how="left")
+    summary[["n_videos", "n_seeds"]] = summary[["n_videos", "n_seeds"]].fillna(0).astype(int)
+    summary["std_splits"] = np.nan
+    multi = []
+    outer = [k for k in keys if k != "split"]
+    for gk, sub in summary.groupby(outer, dropna=False):
+        if sub["split"].nunique() > 1 and "all" not in set(sub["split"]):
+            rows = per_video[(per_video[outer] == pd.Series(dict(zip(outer, gk)))).all(axis=1)]
+            vals = rows["value"]
+            multi.append({**dict(zip(outer, gk)), "split": "all", "mean": sub["mean"].mean(),
+                          "std": float(vals.std()),
+                          "n_videos": int(rows.loc[vals.notna(), "video_id"].nunique()),
+                          "n_seeds": int(sub["n_seeds"].max()), "std_splits": sub["mean"].std()})
+    if multi:
+        summary = pd.concat([summary, pd.DataFrame(multi)], ignore_index=True)
+    return summary.sort_values(keys).reset_index(drop=True)[
+        keys[:-1] + ["metric", "mean", "std", "n_videos", "n_seeds", "std_splits"]]
+
