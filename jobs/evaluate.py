@@ -72,8 +72,9 @@ def evaluate_all(run_dirs: list[str], prediction_files: list[str], names: list[s
         rows, methods, errors = ext.external_tasks(prediction_files, names, store)
         tasks = _merge_tasks(tasks, rows)
     if not tasks:
-        raise InputError("nothing to evaluate: no prediction matched a video of the store",
-                         store)
+        exc = InputError("nothing to evaluate: no prediction matched a video of the store", store)
+        exc.problems = errors  # the lines that say why, shown before it
+        raise exc
     client, owned = get_client(scheduler, workers, client)
     try:
         per_video, task_errors = run_per_video(client, tasks, evaluate_predictions, cfg)
@@ -155,6 +156,10 @@ def run(args) -> int:
     except (OSError, ValueError) as exc:
         print(str(exc).splitlines()[0], file=sys.stderr)
         return 2
+    except InputError as exc:
+        for line in getattr(exc, "problems", []):
+            print(line, file=sys.stderr)
+        raise
     for line in notes(r.external, args.report):
         print(line, file=sys.stderr)
     return finish_cli(r.per_video, r.summary, r.errors, args.report)

@@ -148,7 +148,10 @@ def _read_json(path) -> list[Entry]:
         return out
     import pandas as pd
 
-    return _from_frame(pd.DataFrame(doc if isinstance(doc, list) else [doc]), path)
+    if isinstance(doc, dict):  # column-oriented (pandas to_json) or a single record
+        key = next(c for c in KEY_COLUMNS if c in doc)
+        doc = doc if isinstance(doc[key], (list, dict)) else [doc]
+    return _from_frame(pd.DataFrame(doc), path)
 
 
 def _from_frame(df, path) -> list[Entry]:

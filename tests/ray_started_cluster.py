@@ -51,15 +51,20 @@ def _node_ports() -> list[str]:
 def _start(args: list[str], env: dict, timeout: float) -> None:
     r = subprocess.run([*RAY, "start", *args], env=env, capture_output=True, text=True,
                        timeout=timeout, check=False)
-    if r.returncode != 0:
-        raise RuntimeError(f"ray start failed ({r.returncode}): {(r.stderr or r.stdout)[-2000:]}")
+    out = r.stderr + r.stdout
+    # `ray start` gives a raylet a fixed 30 s to register; on a loaded machine it registers
+    # later and works: _wait_for_nodes then decides (the other failures are final)
+    if r.returncode != 0 and "timed out during startup" not in out:
+        raise RuntimeError(f"ray start failed ({r.returncode}): {out[-2000:]}")
 
 
 @contextlib.contextmanager
-def started_cluster(cpus_per_node: int = 1, timeout_s: float = 240):
+def started_cluster(cpus_per_node: int = 1, timeout_s: float = 900):
     # Ray's unix sockets live under the temp dir, whose path must stay short (< ~100 chars)
     temp_dir = tempfile.mkdtemp(prefix="vsumray", dir="/tmp")
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+    # a loaded machine starts the dashboard slowly (Ray gives it 60 s by default)
+    env = {"RAY_DASHBOARD_STARTUP_TIMEOUT_S": "600", **os.environ, "RAY_AUTH_MODE": "disabled",
+           "RAY_USAGE_STATS_ENABLED": "0",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("RAY_ADDRESS", None)
     gcs_port, dash_port = free_port(), free_port()

@@ -70,17 +70,17 @@ def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1800)
 def test_evaluate_and_baselines_on_a_scheduler_started_apart(store, tmp_path, dask_client):  # noqa: F811
     run = _run(tmp_path, store, "oracle", lambda fs, v: fs.load(v, layout.GTSCORE))
     with dask_cluster(tmp_path) as address:
         r = subprocess.run([VSUM, "evaluate", run, "--store", store, "--report",
                             str(tmp_path / "ev"), "--scheduler", address, "--curves", "0"],
-                           capture_output=True, text=True, timeout=300, check=False)
+                           capture_output=True, text=True, timeout=900, check=False)
         assert r.returncode == 0, r.stderr[-2000:]
         r = subprocess.run([VSUM, "baselines", "--store", store, "--report", str(tmp_path / "bl"),
                             "--seeds", "3", "--scheduler", address],
-                           capture_output=True, text=True, timeout=300, check=False)
+                           capture_output=True, text=True, timeout=900, check=False)
         assert r.returncode == 0, r.stderr[-2000:]
         from distributed import Client
 

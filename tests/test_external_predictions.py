@@ -223,3 +223,23 @@ def test_formats_and_keys_read_directly(dataset, tmp_path):
     bad.write_text(json.dumps([{"clip": "x", "scores": [1, 2]}]))
     with pytest.raises(InputError, match="no video key column"):
         read_external(bad)
+
+
+def test_nothing_to_evaluate_is_exit_2_with_the_reasons(dataset, tmp_path, capsys):
+    h5, store = dataset
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(256)))
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["video_77/score"] = np.ones(5, np.float32)
+    code = vsum(["evaluate", "--predictions", str(junk), str(tmp_path / "other.h5"),
+                 "--store", store, "--report", str(tmp_path / "r")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3, err
+    assert err[0].startswith("not a predictions file") and err[0].endswith(f"({junk})")
+    assert "video_77: no video with this key" in err[1]
+    assert err[2] == f"vsum evaluate: nothing to evaluate: no prediction matched a video of the store ({store})"
+    assert vsum(["evaluate", "--report", str(tmp_path / "r")]) == 2  # neither runs nor files
+    assert vsum(["evaluate", "--predictions", str(junk), "--report", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "give run folders, --predictions files, or both" in err and "needs --store" in err

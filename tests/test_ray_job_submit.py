@@ -23,7 +23,7 @@ def cluster():
         yield c
 
 
-def submit(c, job_id: str, working_dir: Path, entrypoint: list[str], timeout: float = 480) -> str:
+def submit(c, job_id: str, working_dir: Path, entrypoint: list[str], timeout: float = 1200) -> str:
     """``ray job submit`` (waits, streaming the job's log), then its status; -> the status line."""
     r = subprocess.run([*RAY, "job", "submit", "--address", c.dashboard, "--submission-id", job_id,
                         "--working-dir", str(working_dir), "--", *entrypoint],
@@ -36,7 +36,7 @@ def submit(c, job_id: str, working_dir: Path, entrypoint: list[str], timeout: fl
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)
 def test_extract_submitted_to_a_started_cluster(cluster, tmp_path):
     # the working dir travels with the job: the inputs are given relative to it
     job_dir = tmp_path / "job"
@@ -51,7 +51,7 @@ def test_extract_submitted_to_a_started_cluster(cluster, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)
 def test_train_submitted_to_a_started_cluster(cluster, tmp_path):
     store = tmp_path / "synth.zarr"
     subprocess.run(["vsum", "store", "synth", str(store), "--videos", "6", "--features",
