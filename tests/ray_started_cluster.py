@@ -76,6 +76,7 @@ def started_cluster(cpus_per_node: int = 1, timeout_s: float = 900):
                 "--dashboard-port", str(dash_port), "--ray-client-server-port", str(free_port()),
                 *common, *_node_ports()], env, timeout_s)
         gcs = f"127.0.0.1:{gcs_port}"
+        _wait_for_nodes(gcs, 1, env, timeout_s)  # a node joins only once the head is registered
         _start(["--address", gcs, *common, *_node_ports()], env, timeout_s)
         _wait_for_nodes(gcs, 2, env, timeout_s)
         yield StartedCluster(gcs, f"http://127.0.0.1:{dash_port}", temp_dir, env)
