@@ -63,7 +63,9 @@ def started_cluster(cpus_per_node: int = 1, timeout_s: float = 900):
     # Ray's unix sockets live under the temp dir, whose path must stay short (< ~100 chars)
     temp_dir = tempfile.mkdtemp(prefix="vsumray", dir="/tmp")
     # a loaded machine starts the dashboard slowly (Ray gives it 60 s by default)
-    env = {"RAY_DASHBOARD_STARTUP_TIMEOUT_S": "600", **os.environ, "RAY_AUTH_MODE": "disabled",
+    # (and its agents: the raylet gives them RAY_agent_register_timeout_ms to report their ports)
+    env = {"RAY_DASHBOARD_STARTUP_TIMEOUT_S": "600", "RAY_agent_register_timeout_ms": "600000",
+           **os.environ, "RAY_AUTH_MODE": "disabled",
            "RAY_USAGE_STATS_ENABLED": "0",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("RAY_ADDRESS", None)
