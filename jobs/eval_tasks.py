@@ -1,7 +1,11 @@
 """The per-video work of an evaluation, run on Dask workers: a video's labels read once from its
 store, then the exact protocol (``pipeline/metrics.evaluate_video``) for every prediction of it.
 
-    task {store, video_id, preds: [row dicts with "scores" [T] and the ROW_KEYS]}
+    task {store, video_id, preds: [row dicts with the ROW_KEYS and one of
+          "scores" [T] step scores at the picks        (runs; kind "steps", the default)
+          "scores" [T] or [n_frames], kind "scores"    (external tables: the length tells which)
+          "summary" uint8 [n_frames], kind "summary"   (a ready-made keyshot summary, as given)
+          and optionally "fm": the file's own F of this video, kept as metric "fm_file"]}
         -> (long rows {ROW_KEYS..., metric, value}, one error line per bad prediction)
 """
 from __future__ import annotations
@@ -74,8 +78,6 @@ def _long_rows(meta: dict, metrics: dict) -> list[dict]:
 
 def evaluate_predictions(task: dict, cfg: EvalConfig) -> tuple[list[dict], list[str]]:
     """One video, every prediction of it. task: {store, video_id, preds: [row dicts]}."""
-    from pipeline.metrics import evaluate_video
-
     rows, errors = [], []
     try:
         lab = load_labels(task["store"], task["video_id"], task["preds"][0].get("features"))
@@ -83,16 +85,46 @@ def evaluate_predictions(task: dict, cfg: EvalConfig) -> tuple[list[dict], list[
         return [], [f"{task['store']}/{task['video_id']}: {str(exc).splitlines()[0]}"]
     for p in task["preds"]:
         try:
-            m = evaluate_video(p["scores"], lab["picks"], lab["n_frames"], lab["change_points"],
-                               lab["user_summary"], lab["user_scores"],
-                               lab["features"] if cfg.diversity else None,
-                               ratio=cfg.ratio, quantize=cfg.quantize, rank=cfg.rank)
+            m = evaluate_one(p, lab, cfg)
         except ValueError as exc:
             errors.append(f"{p['method']} {task['video_id']}: {str(exc).splitlines()[0]}")
             continue
+        if p.get("fm") is not None:
+            m["fm_file"] = float(p["fm"])  # the file's own F, reported beside ours
         meta = {k: p.get(k, "") for k in ROW_KEYS}
         meta["dataset"] = meta["dataset"] or lab["dataset"]
         rows += _long_rows(meta, m)
     return rows, errors
+
+
+def evaluate_one(p: dict, lab: dict, cfg: EvalConfig) -> dict[str, float]:
+    """One prediction of one video (see the module docstring for its kinds) -> metrics."""
+    from pipeline.metrics import evaluate_video, kendall_tau_users, spearman_rho_users
+    from pipeline.summary import select_keyshots
+
+    picks, n = lab["picks"], lab["n_frames"]
+    feats = lab["features"] if cfg.diversity else None
+    args = (picks, n, lab["change_points"], lab["user_summary"], lab["user_scores"], feats)
+    kind = p.get("kind", "steps")
+    if kind == "summary":
+        summary = np.asarray(p["summary"], np.uint8).ravel()
+        if len(summary) != n:
+            raise ValueError(f"summary has {len(summary)} frames but the video has {n}")
+        return evaluate_video(None, *args, summary=summary, rank=())
+    scores = np.asarray(p["scores"], np.float64).ravel()
+    if kind == "steps" or len(scores) == len(picks):
+        return evaluate_video(scores, *args, ratio=cfg.ratio, quantize=cfg.quantize, rank=cfg.rank)
+    if len(scores) != n:
+        raise ValueError(f"{len(scores)} scores match neither the {len(picks)} picks nor the "
+                         f"{n} frames of the video")
+    # frame scores: the same selection, with picks = every frame (the hold is then the identity)
+    summary, _ = select_keyshots(scores, np.arange(n), n, lab["change_points"], cfg.ratio,
+                                 cfg.quantize)
+    pick_rank = tuple(r for r in cfg.rank if r == "pick")
+    m = evaluate_video(scores[picks], *args, summary=summary, rank=pick_rank)
+    if "frame" in cfg.rank and lab["user_scores"] is not None:
+        m["kendall_tau_frame"] = kendall_tau_users(scores, lab["user_scores"])
+        m["spearman_rho_frame"] = spearman_rho_users(scores, lab["user_scores"])
+    return m
 
 

@@ -1,5 +1,6 @@
-"""``vsum evaluate RUN... --store S --report DIR``: per-video metrics on Dask, then a Dask
-dataframe group-by, then a Parquet/Markdown/PNG report.
+"""``vsum evaluate RUN... [--predictions FILE...] --store S --report DIR``: per-video metrics on
+Dask, then a Dask dataframe group-by, then a Parquet/Markdown/PNG report. Other codebases'
+prediction files (``--predictions``, jobs/external_eval.py) join the same per-video tasks.
 
     predictions (stores/predictions.py) ─► tasks, one per (store, video) ─► Dask workers:
         load labels once, evaluate_video for every prediction of that video (jobs/eval_tasks.py)
@@ -13,11 +14,13 @@ The same machinery serves ``vsum baselines``. Embedded default: a local Dask clu
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs.dask_eval import aggregate, close_client, get_client, run_per_video
 from jobs.eval_tasks import EvalConfig, evaluate_predictions
 from jobs.report import print_table, write_report
+from pipeline.errors import InputError, UsageError
 
 # -- vsum evaluate --------------------------------------------------------------------------------
 def prediction_tasks(run_dirs: list[str], store: str | None = None) -> list[dict]:
@@ -44,26 +47,80 @@ def evaluate_runs(run_dirs: list[str], report_dir: str | None = None, store: str
                   cfg: EvalConfig = EvalConfig(), client=None, scheduler: str | None = None,
                   workers: int = 2, n_curves: int = 4):
     """Library entry point: -> (per_video, summary, errors)."""
-    tasks = prediction_tasks(run_dirs, store)
+    r = evaluate_all(run_dirs, [], None, report_dir, store, cfg, client, scheduler, workers, n_curves)
+    return r.per_video, r.summary, r.errors
+
+
+@dataclass
+class Evaluation:
+    per_video: object  # pandas long table
+    summary: object
+    errors: list[str]
+    external: dict = field(default_factory=dict)  # name -> jobs.external_eval.ExternalMethod
+
+
+def evaluate_all(run_dirs: list[str], prediction_files: list[str], names: list[str] | None,
+                 report_dir: str | None = None, store: str | None = None,
+                 cfg: EvalConfig = EvalConfig(), client=None, scheduler: str | None = None,
+                 workers: int = 2, n_curves: int = 4) -> Evaluation:
+    """Runs and external prediction files, one Dask map over their videos -> Evaluation."""
+    from jobs import external_eval as ext
+
+    tasks = prediction_tasks(run_dirs, store) if run_dirs else []
+    methods, errors = {}, []
+    if prediction_files:
+        rows, methods, errors = ext.external_tasks(prediction_files, names, store)
+        tasks = _merge_tasks(tasks, rows)
+    if not tasks:
+        exc = InputError("nothing to evaluate: no prediction matched a video of the store", store)
+        exc.problems = errors  # the lines that say why, shown before it
+        raise exc
     client, owned = get_client(scheduler, workers, client)
     try:
-        per_video, errors = run_per_video(client, tasks, evaluate_predictions, cfg)
+        per_video, task_errors = run_per_video(client, tasks, evaluate_predictions, cfg)
         summary = aggregate(per_video, client)
     finally:
         if owned:
             close_client(client)
+    for m in methods.values():
+        m.fm = ext.fm_comparison(per_video, m.name)
     if report_dir:
-        curves = []
-        for t in tasks[:n_curves]:
-            p = t["preds"][0]
-            curves.append((t["store"], t["video_id"], p["scores"], p["method"]))
-        write_report(per_video, summary, report_dir, "Evaluation", curves)
-    return per_video, summary, errors
+        write_report(per_video, summary, report_dir, "Evaluation", _curves(tasks, n_curves))
+        if methods:
+            ext.write_external_report(methods, per_video, report_dir)
+    return Evaluation(per_video, summary, errors + task_errors, methods)
+
+
+def _merge_tasks(tasks: list[dict], rows: list[dict]) -> list[dict]:
+    """Prediction rows joined to the per-(store, video) tasks, so labels are read once."""
+    by = {(t["store"], t["video_id"]): t for t in tasks}
+    for r in rows:
+        key = (r["store"], r["video_id"])
+        by.setdefault(key, {"store": key[0], "video_id": key[1], "preds": []})["preds"].append(r)
+    return list(by.values())
+
+
+def _curves(tasks: list[dict], n: int) -> list[tuple]:
+    """(store, video, step scores, method) of the first predictions that have step scores."""
+    from stores import layout
+    from stores.reader import FeatureStore
+
+    out = []
+    for t in tasks:
+        if len(out) >= n:
+            break
+        for p in t["preds"]:
+            kind = p.get("kind", "steps")
+            if kind == "steps" or (kind == "scores" and len(p["scores"]) == FeatureStore(
+                    t["store"]).array(t["video_id"], layout.PICKS).shape[0]):
+                out.append((t["store"], t["video_id"], p["scores"], p["method"]))
+                break
+    return out
 
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="evaluate runs' predictions on Dask; write a report")
-    p.add_argument("runs", nargs="+", help="run folders (RUN/predictions/split=*/seed=*.parquet)")
+    p.add_argument("runs", nargs="*", help="run folders (RUN/predictions/split=*/seed=*.parquet)")
     p.add_argument("--store", default=None, help="store with labels (default: the runs' store)")
     p.add_argument("--report", required=True, help="report folder")
     p.add_argument("--scheduler", default=None, help="tcp://host:port of an existing Dask cluster")
@@ -72,6 +129,13 @@ def register(sub) -> None:
     p.add_argument("--quantize", action="store_true", help="DSNet's int(1000*mean) shot values")
     p.add_argument("--rank", default="frame,pick", help="rank-correlation levels: frame,pick|none")
     p.add_argument("--curves", type=int, default=4, help="per-video score plots to draw")
+    # other codebases' files (docs/evaluation.md, "Other codebases' predictions")
+    p.add_argument("--predictions", nargs="+", default=[], metavar="FILE",
+                   help="prediction files of other codebases: a DR-DSN-style result h5, or a "
+                        "Parquet/CSV/JSON table of video key -> scores or summary; needs --store")
+    p.add_argument("--name", action="append", default=None,
+                   help="method name of the --predictions files: once (all files: the splits of "
+                        "one method) or once per file (default: each file's stem)")
     p.set_defaults(func=run)
 
 
@@ -81,14 +145,24 @@ def _cfg(args) -> EvalConfig:
 
 
 def run(args) -> int:
+    from jobs.external_eval import notes
+
+    if not args.runs and not args.predictions:
+        raise UsageError("give run folders, --predictions files, or both")
     try:
-        per_video, summary, errors = evaluate_runs(
-            args.runs, args.report, args.store, _cfg(args), scheduler=args.scheduler,
-            workers=args.workers, n_curves=args.curves)
+        r = evaluate_all(args.runs, args.predictions, args.name, args.report, args.store,
+                         _cfg(args), scheduler=args.scheduler, workers=args.workers,
+                         n_curves=args.curves)
     except (OSError, ValueError) as exc:
         print(str(exc).splitlines()[0], file=sys.stderr)
         return 2
-    return finish_cli(per_video, summary, errors, args.report)
+    except InputError as exc:
+        for line in getattr(exc, "problems", []):
+            print(line, file=sys.stderr)
+        raise
+    for line in notes(r.external, args.report):
+        print(line, file=sys.stderr)
+    return finish_cli(r.per_video, r.summary, r.errors, args.report)
 
 
 def finish_cli(per_video, summary, errors: list[str], report_dir: str) -> int:
