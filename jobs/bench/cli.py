@@ -11,6 +11,7 @@ BENCH_MODULES = [
     "jobs.bench.eval",     # evaluation at VTW scale, Dask vs loop
     "jobs.bench.train",    # head epochs, data-path share, Ray parallel splits
     "jobs.bench.scale",    # 1,000 tiny videos through the Ray job
+    "jobs.bench.backends", # CPU execution paths: eager, torch.compile, ONNX Runtime
 ]
 
 

@@ -65,7 +65,7 @@ def _check_head(name: str) -> str:
 
     get_head("dsn")  # imports every head module
     if name not in HEADS:
-        raise UsageError(f"--head {name!r} is not a head; known: {', '.join(sorted(HEADS))}")
+        raise UsageError(f"--head {name!r} is not a head; known: {', '.join(HEADS.names())}")
     return name
 
 
