@@ -4,6 +4,7 @@
         ...
     rss.peak_mb                        # highest RSS seen, MiB
     seconds, value = timed(fn, *args)  # wall seconds of one call
+    vsum_command()                     # ["…/bin/vsum"]: start the CLI in a subprocess
     write_json(path, figures)          # figures as JSON (numpy scalars and paths made plain)
 """
 from __future__ import annotations
@@ -105,6 +106,14 @@ class RssSampler:
         samples = self.pss_samples if pss else self.samples
         t_end = samples[-1][0]
         return next(b for t, b in samples if t >= frac * t_end)
+
+
+def vsum_command() -> list[str]:
+    """How to start ``vsum`` as users do, from this interpreter's environment."""
+    import sys
+
+    exe = Path(sys.executable).parent / "vsum"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "jobs.cli"]
 
 
 def timed(fn, *args, **kwargs):

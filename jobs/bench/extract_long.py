@@ -38,10 +38,10 @@ def long_video(workdir: Path, minutes: float, size: tuple[int, int] = (160, 120)
 def job_memory(video: Path, features: str, frames: int | None, period: float = 0.2) -> dict:
     """Run ``vsum extract`` on ``video`` in a fresh process; whole-job memory and wall time."""
     from jobs.bench.common import RssSampler
-    from jobs.bench.extract_peer import _vsum_exe
+    from jobs.bench.common import vsum_command
 
     work = Path(tempfile.mkdtemp(prefix="vsum-bench-long-"))
-    cmd = [*_vsum_exe(), "extract", str(video), "--store", str(work / "s.zarr"),
+    cmd = [*vsum_command(), "extract", str(video), "--store", str(work / "s.zarr"),
            "--features", features, "--weights", "random"]
     cmd += ["--frames", str(frames)] if frames else []
     proc = None

@@ -62,11 +62,6 @@ def planted_googlenet(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def _vsum_exe() -> list[str]:
-    exe = Path(sys.executable).parent / "vsum"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "jobs.cli"]
-
-
 def _run(cmd: list[str], log: Path) -> float:
     """Wall seconds of one command; its output goes to ``log``; a failure raises."""
     t = time.perf_counter()
@@ -76,11 +71,13 @@ def _run(cmd: list[str], log: Path) -> float:
 
 
 def run_vsum(videos: list[Path], weights: Path, out_h5: Path, work: Path) -> float:
+    from jobs.bench.common import vsum_command
+
     store = work / "vsum.zarr"
     log = work / "vsum.log"
-    t = _run([*_vsum_exe(), "extract", *map(str, videos), "--store", str(store),
+    t = _run([*vsum_command(), "extract", *map(str, videos), "--store", str(store),
               "--weights", str(weights)], log)
-    t += _run([*_vsum_exe(), "store", "export-h5", str(store), str(out_h5), "--l2-normalize"], log)
+    t += _run([*vsum_command(), "store", "export-h5", str(store), str(out_h5), "--l2-normalize"], log)
     return t
 
 

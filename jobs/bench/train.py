@@ -109,9 +109,9 @@ def epoch_benchmark(head: str, store: str, threads: int, epochs: int, overrides:
 
 def _train_command(head: str, store: str, n_splits: int, epochs: int, seeds: int,
                    overrides: dict, out: Path, extra: list[str]) -> list[str]:
-    from jobs.bench.extract_peer import _vsum_exe
+    from jobs.bench.common import vsum_command
 
-    cmd = [*_vsum_exe(), "train", head, "--store", store, "--splits", f"kfold:{n_splits}",
+    cmd = [*vsum_command(), "train", head, "--store", store, "--splits", f"kfold:{n_splits}",
            "--out", str(out), "--epochs", str(epochs), "--threads", "1", "--no-eval",
            "--seeds", ",".join(map(str, range(seeds)))]
     for k, v in overrides.items():
