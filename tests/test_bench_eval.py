@@ -36,6 +36,7 @@ def test_run_per_video_batches_videos_and_matches_the_loop(dask_client):
 
 
 @pytest.mark.slow  # starts its own Dask cluster and calibrates the cores
+@pytest.mark.timeout(900)
 def test_bench_eval_command_writes_loop_and_dask_figures(tmp_path):
     out = tmp_path / "eval.json"
     proc = subprocess.run([str(Path(sys.executable).parent / "vsum"), "bench", "eval", "--videos", "40",

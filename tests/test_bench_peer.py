@@ -62,8 +62,8 @@ def test_peer_command_writes_an_eccv16_h5_and_names_a_bad_file(tiny, tmp_path):
     bad.write_bytes(b"not a video")
     out = tmp_path / "peer.h5"
     proc = subprocess.run([sys.executable, "-m", "jobs.bench.peer_dsnet", str(video), str(bad),
-                           "--weights", str(weights), "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+                           "--weights", str(weights), "--out", str(out), "--threads", "1"],
+                          capture_output=True, text=True, timeout=580)
     assert proc.returncode == 1, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if "broken.mp4" in line]
     assert len(errors) == 1, proc.stderr
@@ -103,6 +103,7 @@ def test_peer_features_agree_with_vsum_on_the_same_weights(tiny, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_bench_extract_peer_command_reports_both_sides(tmp_path):
     import json
 
@@ -123,6 +124,6 @@ def test_bench_extract_peer_command_reports_both_sides(tmp_path):
 def test_bench_extract_peer_rejects_bad_counts(tmp_path):
     proc = subprocess.run([str(Path(sys.executable).parent / "vsum"), "bench", "extract", "--peer",
                            "--peer-videos", "0", "--workdir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=580)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "--peer-videos" in proc.stderr

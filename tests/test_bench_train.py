@@ -9,7 +9,7 @@ from pathlib import Path
 def test_unknown_head_is_a_usage_error(tmp_path):
     proc = subprocess.run([str(Path(sys.executable).parent / "vsum"), "bench", "train", "--head", "dns",
                            "--work", str(tmp_path), "--videos", "2", "--skip-parallel"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=580)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "'dns'" in lines[0] and "dsn" in lines[0], proc.stderr

@@ -104,8 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", required=True, help="GoogLeNet state dict (torchvision keys)")
     ap.add_argument("--out", required=True, help="eccv16 h5 to write")
     ap.add_argument("--every", type=int, default=15, help="sample rate (DSNet's default 15)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, as DSNet)")
     args = ap.parse_args(argv)
     import h5py
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     try:
         model = load_googlenet(args.weights)
