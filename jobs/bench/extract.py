@@ -7,7 +7,8 @@ On a generated 640×360 30 fps H.264 video (3 minutes by default):
       (GoogLeNet on the same frames, pre-decoded);
   (d) ``--long-minutes N`` (e.g. 30): peak memory of the whole ``vsum extract`` job on an
       N-minute low-resolution video with ``--long-features`` (default googlenet,st3d and frames
-      128), PSS over time (``jobs.bench.extract_long``);
+      128), PSS over time (``jobs.bench.extract_long``). At 30 minutes that is 3,600 picks:
+      r3d_18 at ~1.3 clips/s makes it a ~45-minute run on two quiet cores;
   (e) with ``--features googlenet,st3d,i3d``: one decode pass feeding all extractors vs decode +
       each extractor's model-only time, clips/s per extractor, store bytes per minute.
 ``--peer`` instead runs only the end-to-end comparison with the DSNet-style peer pipeline (video
