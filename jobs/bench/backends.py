@@ -77,19 +77,6 @@ def _best_time(fn, x, repeat: int) -> tuple[float, np.ndarray]:
     return best[0], np.asarray(out.detach().float().numpy() if hasattr(out, "detach") else out)
 
 
-def _onnx_runner(model, x, threads: int, folder: Path):
-    import onnxruntime as ort
-    import torch
-
-    path = folder / "model.onnx"
-    torch.onnx.export(model, (x,), str(path), input_names=["x"], output_names=["y"], dynamo=True)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    return lambda t: sess.run(["y"], {"x": t.numpy()})[0]
-
-
 def measure_paths(model, x, paths: list[str], threads: int, repeat: int) -> list[dict]:
     """One row per path: {path, per_s, seconds, max_abs_diff, cosine_min, [compile_s], [error]}."""
     import copy
@@ -97,6 +84,7 @@ def measure_paths(model, x, paths: list[str], threads: int, repeat: int) -> list
     import torch
 
     from jobs.bench.common import timed
+    from pipeline.features.backends import compile_for
 
     torch.set_num_threads(threads)
     rows = []
@@ -108,7 +96,7 @@ def measure_paths(model, x, paths: list[str], threads: int, repeat: int) -> list
     runners = {"eager": (lambda: model, x), "channels_last": (lambda: cl_model, x_cl),
                "compile": (lambda: torch.compile(cl_model), x_cl)}
     with tempfile.TemporaryDirectory() as tmp:
-        runners["onnx"] = (lambda: _onnx_runner(model, x, threads, Path(tmp)), x)
+        runners["onnx"] = (lambda: compile_for(model, "onnx", x, threads, Path(tmp)), x)
         for name in paths:
             row = {"path": name}
             try:
