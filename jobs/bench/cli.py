@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 BENCH_MODULES = [
-    "jobs.bench.extract",  # decode / extraction vs ffmpeg, model-only, naive loop
+    "jobs.bench.extract",  # decode / extraction vs ffmpeg, model-only; --peer: vs DSNet-style peer
     "jobs.bench.kts",      # KTS vs the reference algorithm
     "jobs.bench.eval",     # evaluation at VTW scale, Dask vs loop
     "jobs.bench.train",    # head epochs, data-path share, Ray parallel splits

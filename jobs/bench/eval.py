@@ -58,7 +58,7 @@ def vsum_video(i: int, seed: int = 0) -> tuple[float, float]:
     return m["f1_avg"], m["f1_max"]
 
 
-# -- the public evaluator's shape, in pure Python (our own code, for timing) -----------------------
+# -- the reference evaluator (--reference): the public code's shape, in pure Python, our own code --
 def _py_knapsack(values: list[float], weights: list[int], capacity: int) -> list[int]:
     n = len(values)
     table = [[0.0] * (capacity + 1) for _ in range(n + 1)]
