@@ -60,7 +60,7 @@ def task_kwargs(plan: RunPlan, split: int, seed: int, o: dict, progress: bool) -
     return {"head": plan.head, "store": info["store"], "train_ids": train_ids,
             "test_ids": test_ids, "run_dir": str(plan.out), "split": split, "seed": seed,
             "meta": {"dataset": info["dataset"], "setting": info["setting"]},
-            "options": {"features": o["features"], "epochs": o["epochs"], "lr": o["lr"],
+            "options": {"features": info["features"], "epochs": o["epochs"], "lr": o["lr"],
                         "overrides": dict(plan.overrides), "val_fraction": o["val_fraction"],
                         "legacy_best_test": o["legacy_best_test"], "device": o["device"],
                         "num_threads": o["threads"], "progress": progress}}
