@@ -150,19 +150,25 @@ def needed_datasets(run: RunSpec, available: list[str]) -> list[str]:
     return [run.dataset] + [d for d in available if d != run.dataset]
 
 
-def missing_inputs(run: RunSpec, have: dict[str, dict], features_default: str) -> str:
-    """Why ``run`` cannot run, or "" when it can. have: {dataset: {"features": set of stored
-    feature names (and "frames"), "labels": bool}} for the datasets found."""
-    feats = run.features or features_default
+def missing_data(run: RunSpec, have: dict[str, dict]) -> str:
+    """Why ``run`` cannot run whatever its features, or "": a needed config value not given, its
+    dataset absent, no other dataset for augmented/transfer."""
     for need in run.needs:
         if need not in dict(run.overrides):
             return f"needs {need} (--set {run.variant}:{need}=PATH)"
     if run.dataset not in have:
         return f"no {run.dataset} data (no eccv16_dataset_{run.dataset}_google_pool5.h5 or --store)"
-    datasets = needed_datasets(run, sorted(have))
-    if run.setting != "canonical" and len(datasets) < 2:
+    if run.setting != "canonical" and len(needed_datasets(run, sorted(have))) < 2:
         return f"the {run.setting} setting needs other datasets than {run.dataset}"
-    lacking = [d for d in datasets if feats not in have[d]["features"]]
-    if lacking:
-        return f"no {feats} in the {', '.join(lacking)} store(s)"
     return ""
+
+
+def missing_inputs(run: RunSpec, have: dict[str, dict], features_default: str) -> str:
+    """Why ``run`` cannot run, or "" when it can. have: {dataset: {"features": set of stored
+    feature names (and "frames"), "labels": bool}} for the datasets found."""
+    reason = missing_data(run, have)
+    if reason:
+        return reason
+    feats = run.features or features_default
+    lacking = [d for d in needed_datasets(run, sorted(have)) if feats not in have[d]["features"]]
+    return f"no {feats} in the {', '.join(lacking)} store(s)" if lacking else ""

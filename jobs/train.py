@@ -38,12 +38,6 @@ DEFAULTS = {
 }
 
 
-def store_dataset(store: str) -> str:
-    from stores.splits import StoreIndex
-
-    return StoreIndex([store]).only_dataset() or Path(store.rstrip("/")).stem
-
-
 # -- tasks ----------------------------------------------------------------------------------------
 def _train_task(kwargs: dict) -> dict:
     """One (split, seed); runs in a Ray worker or in this process."""

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from jobs.train_plan import resolve_splits
@@ -88,6 +89,13 @@ def test_public_prefixed_keys_resolve_against_imported_dataset_names(tmp_path, s
     # VASNet's eccv16_dataset_ovp_google_pool5/video_1 -> the OVP store's first video
     ovp_first = FeatureStore(stores["ovp"]).attrs(index.by_key[("ovp", "video_1")].video_id)
     assert ovp_first["eccv16_key"] == "video_1" and ovp_first["dataset"] == "ovp"
+    # the file's own keyframes are kept: the gtsummary target reads them
+    from stores.targets import GTSUMMARY, supervised_target
+
+    fs = FeatureStore(stores["tvsum"])
+    vid = fs.video_ids()[0]
+    assert fs.has(vid, GTSUMMARY)
+    assert set(np.unique(supervised_target(fs, vid, "gtsummary"))) <= {0.0, 1.0}
     assert any(r.store == stores["ovp"] for s in vas for r in s.train)
 
 
