@@ -115,9 +115,13 @@ def test_vsum_train_transfer_across_stores(stores, tmp_path):
     df = read_predictions(run)
     assert set(df["setting"]) == {"transfer"} and set(df["dataset"]) == {"summe"}
     assert sorted(df["video_id"]) == FeatureStore(stores["summe"]).video_ids()
-    # several datasets and no --test-dataset: one line, exit 2
-    bad = subprocess.run(args[:args.index("--test-dataset")] + ["--out", str(tmp_path / "x"),
-                                                                "--no-ray"],
-                         env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert bad.returncode == 2 and "--test-dataset" in bad.stderr
-    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+
+def test_several_datasets_need_a_test_dataset(stores, tmp_path, capsys):
+    from jobs.cli import main
+
+    code = main(["train", "dsn", "--store", stores["tvsum"], "--store", stores["summe"],
+                 "--out", str(tmp_path / "x"), "--no-ray"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--test-dataset" in err and len(err.strip().splitlines()) == 1
