@@ -140,3 +140,33 @@ def test_crsum_protocol_adds_the_keyframe_metric_only_when_asked():
     assert 0.0 <= m["f1_keyframe"] <= 1.0 and "f1_avg" in m
     with pytest.raises(ValueError, match="protocol"):
         EvalConfig(protocol="bogus")
+
+
+def test_vsum_evaluate_protocol_and_budget_options(tmp_path, dask_client):
+    """The CLI's --protocol/--budget/--keyframe-stride reach the evaluation (on the session's
+    Dask cluster: the command's own cluster start-up is tested in test_evaluate.py)."""
+    from jobs.cli import build_parser
+    from jobs.evaluate import _cfg, evaluate_runs
+    from stores.predictions import write_predictions, write_run_json
+    from stores.reader import FeatureStore
+    from stores.synthetic import build_synthetic_store
+
+    args = build_parser().parse_args(["evaluate", "RUN", "--report", "R", "--protocol",
+                                      "crsum-keyframe", "--keyframe-stride", "2", "--budget", "P"])
+    cfg = _cfg(args)
+    assert (cfg.protocol, cfg.keyframe_stride, cfg.budget) == ("crsum-keyframe", 2, "P")
+    with pytest.raises(SystemExit) as bad:  # argparse: one line, exit 2
+        build_parser().parse_args(["evaluate", "RUN", "--report", "R", "--budget", "Q"])
+    assert bad.value.code == 2
+    store = str(tmp_path / "s.zarr")
+    ids = build_synthetic_store(store, n_videos=2, seed=2, min_steps=20, max_steps=30,
+                                feature_shapes={"googlenet": (4,)})
+    fs = FeatureStore(store)
+    run = tmp_path / "run"
+    write_run_json(run, {"store": store})
+    write_predictions(run, 0, 0, {v: fs.load(v, "labels/gtscore") for v in ids},
+                      {"run": "gt", "head": "x", "features": "googlenet", "dataset": "d",
+                       "setting": "canonical", "store": store})
+    pv, _, errors = evaluate_runs([str(run)], cfg=cfg, client=dask_client)
+    kf = pv[pv["metric"] == "f1_keyframe"]
+    assert not errors and len(kf) == 2 and (kf["value"] > 0.5).all()  # gtscore vs its annotators
