@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "jobs.evaluate",       # vsum evaluate
     "jobs.baselines",      # vsum baselines
     "jobs.train",          # vsum train
+    "jobs.reproduce",      # vsum reproduce
     "jobs.summarize",      # vsum summarize
     "jobs.demo",           # vsum demo
     "jobs.bench.cli",      # vsum bench extract|kts|eval|train|scale

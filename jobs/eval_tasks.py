@@ -18,12 +18,37 @@ GROUP_KEYS = ["method", "head", "features", "dataset", "setting", "split", "seed
 ROW_KEYS = GROUP_KEYS + ["selection", "video_id"]
 
 
+PROTOCOLS = ("keyshot", "crsum-keyframe")
+BUDGETS = ("ratio", "P")
+
+
 @dataclass(frozen=True)
 class EvalConfig:
+    """How predictions are scored. Defaults: the community's keyshot protocol at 15%.
+
+    protocol   "keyshot" (DESIGN.md §4) | "crsum-keyframe": additionally CRSum's keyframe F
+               (``f1_keyframe``: α-quantile summaries of predicted vs ground-truth importance at
+               every ``keyframe_stride``-th pick, α = ``ratio``; pipeline/metrics.py)
+    budget     "ratio": the keyshot summary holds ``ratio`` of the frames; "P": each video's own
+               annotator proportion (3DST-UNet-RL's l = P, Fig. 5b)
+    """
+
     ratio: float = 0.15  # summary length, fraction of frames (the community's 15%)
     quantize: bool = False  # DSNet's int(1000 * mean) shot values
     rank: tuple[str, ...] = ("frame", "pick")  # rank-correlation levels to compute
     diversity: bool = True
+    protocol: str = "keyshot"
+    budget: str = "ratio"
+    keyframe_stride: int = 1  # 4 on 15-frame picks = CRSum's one frame in 60
+
+    def __post_init__(self):
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, not {self.protocol!r}")
+        if self.budget not in BUDGETS:
+            raise ValueError(f"budget must be one of {BUDGETS}, not {self.budget!r}")
+        if not 0.0 < self.ratio < 1.0 or self.keyframe_stride < 1:
+            raise ValueError(f"ratio must be in (0, 1) and keyframe_stride >= 1 "
+                             f"(got {self.ratio}, {self.keyframe_stride})")
 
 
 # -- labels (runs in workers) -------------------------------------------------------------------
@@ -76,6 +101,42 @@ def _long_rows(meta: dict, metrics: dict) -> list[dict]:
     return [{**meta, "metric": m, "value": float(v)} for m, v in metrics.items()]
 
 
+def split_scores(scores, n_steps: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A prediction's scores -> (step scores [T], sub-scores [T, n] | None). Length T: one score
+    per pick. Length n·T (n > 1): a frame-level head's n sub-scores per pick (3DST-UNet-RL's
+    L = T × n output); the step score is their mean."""
+    s = np.asarray(scores, np.float64).ravel()
+    if len(s) == n_steps or n_steps == 0 or len(s) % n_steps:
+        return s, None  # (a wrong length is reported by the protocol, naming both lengths)
+    sub = s.reshape(n_steps, -1)
+    return sub.mean(axis=1), sub
+
+
+def summary_ratio(lab: dict, cfg: EvalConfig) -> float:
+    """The keyshot budget: ``--ratio`` of the frames, or (l = P) the annotators' own proportion."""
+    from pipeline.summary import annotator_proportion
+
+    return cfg.ratio if cfg.budget == "ratio" else annotator_proportion(lab["user_summary"])
+
+
+def score_video(scores, lab: dict, cfg: EvalConfig) -> dict[str, float]:
+    """Every metric of one prediction of one video (labels from ``load_labels``)."""
+    from pipeline.metrics import evaluate_video, evaluate_video_keyframe
+    from pipeline.summary import upsample_subscores
+
+    step, sub = split_scores(scores, len(lab["picks"]))
+    frames = None if sub is None else upsample_subscores(sub, lab["picks"], lab["n_frames"])
+    m = evaluate_video(step, lab["picks"], lab["n_frames"], lab["change_points"],
+                       lab["user_summary"], lab["user_scores"],
+                       lab["features"] if cfg.diversity else None, ratio=summary_ratio(lab, cfg),
+                       quantize=cfg.quantize, rank=cfg.rank, frame_scores=frames)
+    if cfg.protocol == "crsum-keyframe":
+        m.update(evaluate_video_keyframe(step, lab["picks"], lab["user_summary"],
+                                         lab["user_scores"], alpha=cfg.ratio,
+                                         stride=cfg.keyframe_stride))
+    return m
+
+
 def evaluate_predictions(task: dict, cfg: EvalConfig) -> tuple[list[dict], list[str]]:
     """One video, every prediction of it. task: {store, video_id, preds: [row dicts]}."""
     rows, errors = [], []
@@ -99,8 +160,7 @@ def evaluate_predictions(task: dict, cfg: EvalConfig) -> tuple[list[dict], list[
 
 def evaluate_one(p: dict, lab: dict, cfg: EvalConfig) -> dict[str, float]:
     """One prediction of one video (see the module docstring for its kinds) -> metrics."""
-    from pipeline.metrics import evaluate_video, kendall_tau_users, spearman_rho_users
-    from pipeline.summary import select_keyshots
+    from pipeline.metrics import evaluate_video
 
     picks, n = lab["picks"], lab["n_frames"]
     feats = lab["features"] if cfg.diversity else None
@@ -111,20 +171,16 @@ def evaluate_one(p: dict, lab: dict, cfg: EvalConfig) -> dict[str, float]:
         if len(summary) != n:
             raise ValueError(f"summary has {len(summary)} frames but the video has {n}")
         return evaluate_video(None, *args, summary=summary, rank=())
+    if kind == "steps":  # a run's scores: one per pick, or a frame-level head's n per pick
+        return score_video(p["scores"], lab, cfg)
     scores = np.asarray(p["scores"], np.float64).ravel()
-    if kind == "steps" or len(scores) == len(picks):
-        return evaluate_video(scores, *args, ratio=cfg.ratio, quantize=cfg.quantize, rank=cfg.rank)
+    if len(scores) == len(picks):
+        return score_video(scores, lab, cfg)
     if len(scores) != n:
         raise ValueError(f"{len(scores)} scores match neither the {len(picks)} picks nor the "
                          f"{n} frames of the video")
-    # frame scores: the same selection, with picks = every frame (the hold is then the identity)
-    summary, _ = select_keyshots(scores, np.arange(n), n, lab["change_points"], cfg.ratio,
-                                 cfg.quantize)
-    pick_rank = tuple(r for r in cfg.rank if r == "pick")
-    m = evaluate_video(scores[picks], *args, summary=summary, rank=pick_rank)
-    if "frame" in cfg.rank and lab["user_scores"] is not None:
-        m["kendall_tau_frame"] = kendall_tau_users(scores, lab["user_scores"])
-        m["spearman_rho_frame"] = spearman_rho_users(scores, lab["user_scores"])
-    return m
+    # frame scores [n_frames]: they replace the zero-order hold; the pick level uses them at the picks
+    return evaluate_video(scores[picks], *args, ratio=summary_ratio(lab, cfg), quantize=cfg.quantize,
+                          rank=cfg.rank, frame_scores=scores)
 
 

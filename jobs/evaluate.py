@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs.dask_eval import aggregate, close_client, get_client, run_per_video
-from jobs.eval_tasks import EvalConfig, evaluate_predictions
+from jobs.eval_tasks import BUDGETS, PROTOCOLS, EvalConfig, evaluate_predictions
 from jobs.report import print_table, write_report
 from pipeline.errors import InputError, UsageError
 
@@ -136,12 +136,20 @@ def register(sub) -> None:
     p.add_argument("--name", action="append", default=None,
                    help="method name of the --predictions files: once (all files: the splits of "
                         "one method) or once per file (default: each file's stem)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="keyshot",
+                   help="keyshot (default) | crsum-keyframe: also CRSum's keyframe F (f1_keyframe)")
+    p.add_argument("--budget", choices=BUDGETS, default="ratio",
+                   help="keyshot summary length: ratio (--ratio of the frames) | P (each video's "
+                        "annotator proportion, 3DST-UNet-RL's l = P)")
+    p.add_argument("--keyframe-stride", type=int, default=1,
+                   help="crsum-keyframe: keep every k-th pick (4 on 15-frame picks = 1 frame in 60)")
     p.set_defaults(func=run)
 
 
 def _cfg(args) -> EvalConfig:
     rank = tuple(x for x in args.rank.split(",") if x in ("frame", "pick"))
-    return EvalConfig(ratio=args.ratio, quantize=args.quantize, rank=rank)
+    return EvalConfig(ratio=args.ratio, quantize=args.quantize, rank=rank, protocol=args.protocol,
+                      budget=args.budget, keyframe_stride=args.keyframe_stride)
 
 
 def run(args) -> int:

@@ -1,6 +1,9 @@
-"""``vsum train HEAD --store S --splits FILE|kfold:5 --out RUN``: every (split, seed) as a Ray task.
+"""``vsum train HEAD --store S [--store S2 …] --splits FILE|kfold:5 --out RUN``: every
+(split, seed) as a Ray task.
 
     vsum train dsn --store tvsum.zarr --splits kfold:5 --out runs/dsn --seeds 0,1 --set lr=1e-4
+    vsum train csnet --store tvsum.zarr --store summe.zarr --store ovp.zarr --store youtube.zarr \
+        --setting augmented --test-dataset summe --splits kfold:5 --out runs/csnet-summe-aug
 
 - Local Ray by default (RAY_AUTH_MODE=disabled unless set); ``RAY_ADDRESS`` joins a cluster.
   Each task trains with 1 torch thread (``--threads``); ``--no-ray`` runs in this process.
@@ -11,81 +14,28 @@
   failed run only does the missing work. RUN/run.json must describe the same run.
 - Splits: ``kfold:K`` (every video tested once), ``random:K`` (80/20 resamples, as public repos
   do), or a split file (PGL-SUM/VASNet JSON, DSNet YAML, our own JSON; ``stores/splits.py``).
+- Several stores, ``--setting canonical|augmented|transfer``, ``--test-dataset NAME``: see
+  ``jobs/train_plan.py``. Predictions and the report carry the setting.
+- ``--preset paper|published``: the paper-faithful switches of the head (``heads/presets.py``).
 - Ends with the evaluation job (``jobs/evaluate.evaluate_runs``): table printed, report in
   RUN/report (``--no-eval`` skips it).
 Exit code: 0 when every pair trained (or was already done), 1 when any failed.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
+
+from jobs.train_plan import RunPlan, plan_run, resolve_splits  # noqa: F401  (resolve_splits: API)
 
 DEFAULTS = {
     "seeds": (0,), "epochs": None, "lr": None, "features": None, "overrides": None,
     "val_fraction": 0.0, "legacy_best_test": False, "device": "auto", "use_ray": True,
     "threads": 1, "evaluate": True, "report": None, "split_seed": 0, "missing_keys": "error",
     "progress": True, "num_cpus": None, "eval_client": None, "gpus_per_task": 0.0,
+    "setting": "canonical", "test_dataset": None, "preset": None,
 }
-
-
-# -- splits ---------------------------------------------------------------------------------------
-def resolve_splits(spec: str, store: str, split_seed: int = 0,
-                   missing: str = "error") -> list[tuple[list[str], list[str]]]:
-    """``kfold:K`` | ``random:K`` | a split file -> [(train ids, test ids)] within ``store``."""
-    from stores.splits import make_splits, read_splits
-
-    kind, _, k = spec.partition(":")
-    if kind in ("kfold", "random") and k.isdigit():
-        splits = make_splits(store, setting="canonical", k=int(k), seed=split_seed, form=kind)
-    elif Path(spec).is_file():
-        splits = read_splits(spec, [store], missing=missing)
-    else:
-        raise ValueError(f"--splits {spec!r}: expected kfold:K, random:K or an existing split file")
-    out = []
-    for i, s in enumerate(splits):
-        if not s.train or not s.test:
-            raise ValueError(f"--splits {spec}: split {i} has {len(s.train)} train and "
-                             f"{len(s.test)} test videos in {store}")
-        out.append((s.train_ids, s.test_ids))
-    return out
-
-
-def store_dataset(store: str) -> str:
-    from stores.splits import StoreIndex
-
-    return StoreIndex([store]).only_dataset() or Path(store.rstrip("/")).stem
-
-
-# -- run.json (what this run is; a resumed run must match it) --------------------------------------
-def _run_info(head: str, store: str, splits: str, o: dict) -> dict:
-    from heads.base import get_head
-    from heads.config import config_dict
-    from heads.trainer import TrainOptions, resolve_head_config
-
-    spec = get_head(head)
-    cfg = resolve_head_config(spec, TrainOptions(epochs=o["epochs"], lr=o["lr"],
-                                                 overrides=dict(o["overrides"] or {})))
-    return {"head": head, "features": o["features"] or spec.default_features,
-            "dataset": store_dataset(store), "setting": "canonical", "store": str(store),
-            "splits": splits, "split_seed": o["split_seed"], "config": config_dict(cfg),
-            "val_fraction": o["val_fraction"],
-            "selection": "validation" if o["val_fraction"] > 0 else "fixed-epochs"}
-
-
-def _check_same_run(out: Path, info: dict) -> None:
-    from stores.predictions import read_run_json
-
-    if not (out / "run.json").exists():
-        return
-    old = read_run_json(out)
-    keys = ("head", "features", "store", "splits", "split_seed", "config", "val_fraction")
-    diff = [k for k in keys if json.dumps(old.get(k), sort_keys=True, default=str)
-            != json.dumps(info.get(k), sort_keys=True, default=str)]
-    if diff:
-        raise ValueError(f"{out}/run.json describes a different run ({', '.join(diff)} differ); "
-                         "use another --out to start a new run")
 
 
 # -- tasks ----------------------------------------------------------------------------------------
@@ -97,14 +47,39 @@ def _train_task(kwargs: dict) -> dict:
     return train_split(options=opts, **kwargs)
 
 
-def _task_kwargs(head, store, out, split, seed, train_ids, test_ids, o, info, progress) -> dict:
-    return {"head": head, "store": str(store), "train_ids": train_ids, "test_ids": test_ids,
-            "run_dir": str(out), "split": split, "seed": seed,
+def task_kwargs(plan: RunPlan, split: int, seed: int, o: dict, progress: bool) -> dict:
+    """One (split, seed) task of a planned run (plain data: it travels to a Ray worker)."""
+    train_ids, test_ids = plan.pairs[split]
+    info = plan.info
+    return {"head": plan.head, "store": info["store"], "train_ids": train_ids,
+            "test_ids": test_ids, "run_dir": str(plan.out), "split": split, "seed": seed,
             "meta": {"dataset": info["dataset"], "setting": info["setting"]},
-            "options": {"features": o["features"], "epochs": o["epochs"], "lr": o["lr"],
-                        "overrides": dict(o["overrides"] or {}), "val_fraction": o["val_fraction"],
+            "options": {"features": info["features"], "epochs": o["epochs"], "lr": o["lr"],
+                        "overrides": dict(plan.overrides), "val_fraction": o["val_fraction"],
                         "legacy_best_test": o["legacy_best_test"], "device": o["device"],
                         "num_threads": o["threads"], "progress": progress}}
+
+
+def todo_pairs(plan: RunPlan, seeds) -> list[tuple[int, int]]:
+    """(split, seed) pairs of a run whose predictions are not written yet."""
+    from stores.predictions import split_done
+
+    return [(k, s) for k in range(len(plan.pairs)) for s in seeds if not split_done(plan.out, k, s)]
+
+
+def execute(jobs: list[dict], o: dict, desc: str) -> list[str]:
+    """Train every task (Ray, or one by one with ``use_ray=False``); -> one error line per
+    failed task."""
+    from tqdm import tqdm
+
+    if not jobs:
+        return []
+    with tqdm(total=len(jobs), desc=desc, unit="split", disable=not o["progress"]) as bar:
+        if o["use_ray"]:
+            _, errors = _run_ray(jobs, bar, o["num_cpus"], o["gpus_per_task"])
+        else:
+            _, errors = _run_sequential(jobs, bar)
+    return errors
 
 
 def _run_sequential(jobs: list[dict], bar) -> tuple[list[dict], list[str]]:
@@ -153,49 +128,37 @@ def _task_error(kw: dict, e: BaseException) -> str:
 
 
 # -- the job --------------------------------------------------------------------------------------
-def run_training(head: str, store: str, splits: str, out: str, **options) -> Path:
+def run_training(head: str, store, splits: str, out: str, **options) -> Path:
     """Train ``head`` on every (split, seed) not yet done, then evaluate. -> the run folder.
 
+    store: one store path or a list (several stores: the augmented/transfer settings).
     options (all optional): seeds, epochs, lr, features, overrides (head config fields),
-    val_fraction, legacy_best_test, device, use_ray, threads, evaluate, report, split_seed,
-    missing_keys ("error" | "skip"), progress, num_cpus, gpus_per_task, eval_client (a Dask client for the
-    evaluation; default: a local cluster). Raises RuntimeError listing the failed
-    pairs after training the others (and evaluating what exists).
+    preset (heads/presets.py), setting, test_dataset, val_fraction, legacy_best_test, device,
+    use_ray, threads, evaluate, report, split_seed, missing_keys ("error" | "skip"), progress,
+    num_cpus, gpus_per_task, eval_client (a Dask client for the evaluation; default: a local
+    cluster). Raises RuntimeError listing the failed pairs after training the others (and
+    evaluating what exists).
     """
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise TypeError(f"run_training: unknown options {sorted(unknown)}")
     o = {**DEFAULTS, **options}
-    from tqdm import tqdm
-
-    from heads.base import get_head
     from stores.predictions import split_done, write_run_json
 
-    get_head(head)  # unknown head: a clear error before any work
-    out_path = Path(out)
-    info = _run_info(head, store, splits, o)
-    _check_same_run(out_path, info)
-    pairs = resolve_splits(splits, store, o["split_seed"], o["missing_keys"])
-    info.update(n_splits=len(pairs), seeds=list(o["seeds"]))
-    write_run_json(out_path, info)
-
-    todo = [(k, s) for k in range(len(pairs)) for s in o["seeds"] if not split_done(out_path, k, s)]
-    n_all = len(pairs) * len(o["seeds"])
+    plan = plan_run(head, store, splits, out, o)
+    write_run_json(plan.out, plan.info)
+    todo = todo_pairs(plan, o["seeds"])
+    n_all = len(plan.pairs) * len(o["seeds"])
     if len(todo) < n_all:
         print(f"train: {n_all - len(todo)} of {n_all} (split, seed) pairs already done in {out}")
-    jobs = [_task_kwargs(head, store, out_path, k, s, *pairs[k], o, info,
-                         progress=o["progress"] and not o["use_ray"] and len(todo) == 1)
+    jobs = [task_kwargs(plan, k, s, o, progress=o["progress"] and not o["use_ray"] and len(todo) == 1)
             for k, s in todo]
-    errors: list[str] = []
-    if jobs:
-        with tqdm(total=len(jobs), desc=f"train {head}", unit="split", disable=not o["progress"]) as bar:
-            if o["use_ray"]:
-                _, errors = _run_ray(jobs, bar, o["num_cpus"], o["gpus_per_task"])
-            else:
-                _, errors = _run_sequential(jobs, bar)
+    errors = execute(jobs, o, f"train {head}")
     for e in errors:
         print(e, file=sys.stderr)
-    if o["evaluate"] and any(split_done(out_path, k, s) for k in range(len(pairs)) for s in o["seeds"]):
+    out_path = plan.out
+    if o["evaluate"] and any(split_done(out_path, k, s) for k in range(len(plan.pairs))
+                             for s in o["seeds"]):
         evaluate_run(out_path, Path(o["report"] or out_path / "report"), o["eval_client"])
     if errors:
         raise RuntimeError(f"{len(errors)} of {len(jobs)} (split, seed) pairs failed (see above)")
@@ -222,7 +185,14 @@ def evaluate_run(run_dir: Path, report_dir: Path, client=None) -> None:
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a head on every split (Ray tasks), then evaluate")
     p.add_argument("head", help="head name (dsn, dsn_sup, csnet, unet3d_rl, crsum, ...)")
-    p.add_argument("--store", required=True, help="feature store with labels")
+    p.add_argument("--store", required=True, action="append",
+                   help="feature store with labels; repeat for several (augmented/transfer)")
+    p.add_argument("--setting", choices=("canonical", "augmented", "transfer"), default="canonical",
+                   help="canonical | augmented | transfer (see jobs/train_plan.py)")
+    p.add_argument("--test-dataset", default=None,
+                   help="dataset whose videos are tested (needed with several datasets)")
+    p.add_argument("--preset", default=None,
+                   help="named config preset: paper | published (heads/presets.py)")
     p.add_argument("--splits", default="kfold:5", help="kfold:K | random:K | split file (default kfold:5)")
     p.add_argument("--out", required=True, help="run folder (resumed when it exists)")
     p.add_argument("--features", default=None, help="store feature name (default: the head's)")
@@ -264,7 +234,8 @@ def run(args) -> int:
                      use_ray=not args.no_ray, threads=args.threads, evaluate=not args.no_eval,
                      report=args.report, split_seed=args.split_seed,
                      missing_keys=args.missing_keys, num_cpus=args.num_cpus,
-                     gpus_per_task=args.gpus_per_task)
+                     gpus_per_task=args.gpus_per_task, setting=args.setting,
+                     test_dataset=args.test_dataset, preset=args.preset)
     except RuntimeError as e:
         print(f"train: {e}", file=sys.stderr)
         return 1

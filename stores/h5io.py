@@ -54,9 +54,15 @@ def export_h5(store: str, out_path: str, feature: str = "googlenet", l2_normaliz
 
 def import_h5(h5_path: str, store: str, dataset: str | None = None, storage_options=None) -> list[str]:
     """Create one complete video group per h5 group. Ids: ``video_name`` when present, else
-    the h5 key; the key is kept as the ``eccv16_key`` attribute for split files."""
+    the h5 key; the key is kept as the ``eccv16_key`` attribute for split files. ``dataset``
+    (recorded per video, what prefixed split keys resolve against) defaults to the name in an
+    eccv16 file name (``eccv16_dataset_tvsum_google_pool5.h5`` -> tvsum). ``gtsummary`` [T], when
+    present, is kept as ``labels/gtsummary`` (the dataset's own keyframes)."""
     from stores.ids import video_id_for
+    from stores.splits import eccv16_dataset_name
+    from stores.targets import GTSUMMARY
 
+    dataset = dataset or eccv16_dataset_name(h5_path) or ""
     root = open_root(store, "a", storage_options)
     ids = []
     with h5py.File(h5_path, "r") as h5:
@@ -68,14 +74,15 @@ def import_h5(h5_path: str, store: str, dataset: str | None = None, storage_opti
             n_frames = int(g["n_frames"][()])
             picks = np.asarray(g["picks"][...], np.int32)
             w = VideoWriter(root, vid)
-            w.begin({"source": f"{h5_path}#{key}", "eccv16_key": key, "dataset": dataset or "",
+            w.begin({"source": f"{h5_path}#{key}", "eccv16_key": key, "dataset": dataset,
                      "sample": "from eccv16 h5", "weights": {"googlenet": "from eccv16 h5"}})
             w.write(layout.PICKS, picks)
             w.write(layout.feature_path("googlenet"), np.asarray(g["features"][...], np.float32))
             for src, dst, dt in (("change_points", layout.CHANGE_POINTS, np.int32),
                                  ("n_frame_per_seg", layout.N_FRAME_PER_SEG, np.int32),
                                  ("gtscore", layout.GTSCORE, np.float32),
-                                 ("user_summary", layout.USER_SUMMARY, np.uint8)):
+                                 ("user_summary", layout.USER_SUMMARY, np.uint8),
+                                 ("gtsummary", GTSUMMARY, np.float32)):
                 if src in g:
                     w.write(dst, np.asarray(g[src][...], dt))
             fps = 30.0
