@@ -64,7 +64,7 @@ def read_json(path: str | Path) -> list[AnnotatedVideo]:
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: not readable JSON ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("videos"), list):
         raise TypeError(f"{path}: expected an object with a 'videos' list")
