@@ -65,11 +65,10 @@ def read_annotations(args) -> tuple[list, str]:
 def run(args) -> int:
     if getattr(args, "fps", 1.0) <= 0:
         raise UsageError(f"--fps must be > 0, got {args.fps}")
-    from stores.importers.common import import_annotations
-
     videos, name = read_annotations(args)
     if not videos:
         raise InputError("no readable videos in the annotations", annotation_path(args))
+    from stores.importers.common import import_annotations  # zarr, pandas: once input is good
     result = import_annotations(videos, args.store, videos_dir=args.videos)
     print(result.line(name, args.store))
     return EXIT_PARTIAL if result.failed else 0

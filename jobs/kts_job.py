@@ -33,8 +33,6 @@ def params_from_args(args):
     """KTSParams from the options; a bad value is one UsageError line."""
     import math
 
-    from pipeline.kts import KTSParams
-
     for ok, message in ((math.isfinite(args.vmax) and args.vmax >= 0, f"--vmax must be >= 0, got {args.vmax}"),
                         (args.min_seg >= 1, f"--min-seg must be >= 1, got {args.min_seg}"),
                         (args.max_seg is None or args.max_seg >= args.min_seg,
@@ -43,6 +41,8 @@ def params_from_args(args):
                          f"--max-change-points must be >= 0, got {args.max_change_points}")):
         if not ok:
             raise UsageError(message)
+    from pipeline.kts import KTSParams  # numba: after the cheap checks
+
     try:
         return KTSParams(vmax=args.vmax, max_change_points=args.max_change_points,
                          center=args.center, min_segment_steps=args.min_seg,

@@ -21,34 +21,13 @@ from pipeline.errors import StoreError, UsageError
 from pipeline.summary import DEFAULT_RATIO, knapsack, shot_lengths, shot_scores, uniform_segments
 from stores import layout
 from stores.ids import unique_video_ids, video_id_for
+from stores.importers.annotated import AnnotatedVideo
 from stores.location import open_root
 from stores.manifest import Manifest
 from stores.writer import VideoWriter, write_array
 
 VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".flv", ".mpg", ".mpeg", ".m4v", ".wmv"}
 UNIFORM_SEGMENT_S = 2.0
-
-
-@dataclass
-class AnnotatedVideo:
-    """One video's annotations on the annotation's own frame axis (anno_n frames).
-
-    user_scores  float32 [U, anno_n]  per-annotator importance (SumMe: 0/1 selections)
-    user_summary uint8   [U, anno_n] | None  None = derive it: 15% knapsack per annotator
-    """
-
-    name: str  # as the dataset names it (TVSum YouTube id, SumMe title with spaces)
-    dataset: str
-    eccv16_key: str  # "video_k"
-    user_scores: np.ndarray
-    fps: float
-    user_summary: np.ndarray | None = None
-    source: str = ""
-    attrs: dict = field(default_factory=dict)
-
-    @property
-    def anno_n_frames(self) -> int:
-        return int(self.user_scores.shape[1])
 
 
 # -- pure helpers ----------------------------------------------------------------------------------

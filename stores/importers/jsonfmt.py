@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stores.importers.common import AnnotatedVideo
+from stores.importers.annotated import AnnotatedVideo
 
 
 def intervals_to_summary(intervals: list, n_frames: int, fps: float) -> np.ndarray:
