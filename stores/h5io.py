@@ -107,6 +107,8 @@ def export_h5(store: str, out_path: str, feature: str = "googlenet", l2_normaliz
     The h5 appears only when whole (written beside it, then renamed)."""
     fs = FeatureStore(store, storage_options)
     vids = _exportable(fs, feature)
+    if not Path(out_path).resolve().parent.is_dir():
+        raise UsageError("cannot write the h5 file: its folder does not exist", out_path)
     keys = eccv16_keys({v: fs.attrs(v).get("eccv16_key") for v in vids})
     tmp = f"{out_path}.tmp"
     try:
