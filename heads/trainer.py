@@ -43,6 +43,7 @@ import torch
 
 from heads.base import HeadSpec, get_head
 from heads.config import config_dict, resolve_config
+from pipeline.errors import InputError, UsageError
 from stores import layout
 from stores.dataset import REF_SEP, MultiStoreDataset, collate, ref_key, to_device
 from stores.predictions import write_predictions
@@ -329,11 +330,9 @@ def train_split(head: str | HeadSpec, store: str, train_ids: list[str], test_ids
         selection = "fixed-epochs"
     sec_train = time.perf_counter() - t_start
 
-    ckpt = {"head": head, "config": config_dict(cfg),
-            "feature_spec": feature_spec_for(first_store, first_id, features, l2),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "selection": selection, "epoch": best["epoch"], "split": split, "seed": seed}
-    torch.save(ckpt, out_dir / CHECKPOINT)
+    save_checkpoint(out_dir / CHECKPOINT, model, head, cfg,
+                    feature_spec_for(first_store, first_id, features, l2),
+                    selection=selection, epoch=best["epoch"], split=split, seed=seed)
 
     scores = predict_videos(spec, model, cfg, fstore, data, list(test_ids), device)
     pmeta = {"run": Path(run_dir).name, "dataset": "", "setting": "canonical", **(meta or {}),
@@ -351,24 +350,88 @@ def train_split(head: str | HeadSpec, store: str, train_ids: list[str], test_ids
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
-def load_checkpoint(path: str | Path, device: str = "cpu"):
-    """Rebuild a head from its checkpoint alone -> (model in eval mode, spec, cfg, checkpoint)."""
+CHECKPOINT_KEYS = ("head", "config", "feature_spec", "state_dict")
+# Config fields naming where a head's initial weights come from (CRSum's pretrained trunk and
+# CNN1). The saved state dict holds the trained weights, so a reload builds these parts
+# randomly: it needs no weights file or download, and never follows a path written inside a
+# checkpoint (which may come from anyone).
+SUPERSEDED_BY_STATE_DICT = {"trunk_weights": "random", "cnn1_weights": ""}
+
+
+def plain(value):
+    """JSON-compatible copy (tuples -> lists, numpy scalars and paths -> str or numbers), so a
+    checkpoint loads with ``torch.load(weights_only=True)``."""
+    return json.loads(json.dumps(value, default=_jsonable))
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
+
+
+def save_checkpoint(path: str | Path, model, head: str, cfg, feature_spec: dict, **extra) -> Path:
+    """``{"head", "config", "feature_spec", "state_dict", **extra}``: tensors and plain values
+    only, so ``load_checkpoint`` can refuse anything else."""
+    ckpt = {"head": head, "config": plain(config_dict(cfg)), "feature_spec": plain(feature_spec),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            **plain(extra)}
+    torch.save(ckpt, str(path))
+    return Path(path)
+
+
+def read_checkpoint(path: str | Path, device: str = "cpu") -> dict:
+    """The checkpoint's dict, loaded with ``weights_only=True``: a file that is not a vsum
+    checkpoint, or one holding other objects (a pickle that could run code), is one InputError."""
+    import pickle
+    import zipfile
+
+    if not Path(path).is_file():
+        raise InputError("checkpoint not found", str(path))
+    if not zipfile.is_zipfile(path):
+        raise InputError("not a vsum checkpoint (not a PyTorch zip archive)", str(path))
     try:
-        ckpt = torch.load(str(path), map_location=device, weights_only=False)
-    except (OSError, RuntimeError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable checkpoint ({e})") from None
-    if not isinstance(ckpt, dict) or not {"head", "config", "feature_spec", "state_dict"} <= set(ckpt):
-        raise ValueError(f"{path}: not a vsum checkpoint (needs head, config, feature_spec, state_dict)")
-    spec = get_head(ckpt["head"])
-    cfg = resolve_config(spec.config_cls, _known_fields(spec.config_cls, ckpt["config"]))
-    model = spec.build(cfg, tuple(ckpt["feature_spec"]["shape"]))
-    model.load_state_dict(ckpt["state_dict"])
+        ckpt = torch.load(str(path), map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise InputError("refused: the checkpoint holds objects other than tensors and plain "
+                         "values (unpickling it could run code)", str(path)) from None
+    except (OSError, RuntimeError, EOFError, ValueError) as e:
+        reason = " ".join(str(e).split())[:120]
+        raise InputError(f"not a readable checkpoint ({reason})", str(path)) from None
+    if not isinstance(ckpt, dict) or not set(CHECKPOINT_KEYS) <= set(ckpt):
+        raise InputError(f"not a vsum checkpoint (needs {', '.join(CHECKPOINT_KEYS)})", str(path))
+    return ckpt
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu"):
+    """Rebuild a head from its checkpoint alone -> (model in eval mode, spec, cfg, checkpoint).
+
+    ``cfg`` is the config as trained; the model is built with SUPERSEDED_BY_STATE_DICT applied
+    (random trunk, no CNN1 file), then the state dict replaces every weight."""
+    ckpt = read_checkpoint(path, device)
+    try:
+        spec = get_head(ckpt["head"])
+    except KeyError as e:
+        raise InputError(f"the checkpoint's head: {e.args[0]}", str(path)) from None
+    try:
+        known = _known_fields(spec.config_cls, ckpt["config"])
+        cfg = resolve_config(spec.config_cls, known)
+        rebuild = {k: v for k, v in SUPERSEDED_BY_STATE_DICT.items() if k in known}
+        build_cfg = resolve_config(spec.config_cls, {**known, **rebuild})
+        model = spec.build(build_cfg, tuple(ckpt["feature_spec"]["shape"]))
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError, UsageError) as e:  # config/weights do not fit
+        reason = " ".join(str(e).split())[:160]
+        raise InputError(f"does not rebuild head {spec.name!r} ({reason})", str(path)) from None
     model.to(device).eval()
     return model, spec, cfg, ckpt
 
 
 def _known_fields(config_cls: type, values: dict) -> dict:
+    """The config's own fields from a saved config (JSON lists back to tuples)."""
     import dataclasses
 
+    if not isinstance(values, dict):
+        raise TypeError(f"config is a {type(values).__name__}, not a mapping")
     names = {f.name for f in dataclasses.fields(config_cls)}
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if k in names}

@@ -37,7 +37,7 @@ def prediction_tasks(run_dirs: list[str], store: str | None = None) -> list[dict
                 r[k] = r.get(k) or info.get(k, "")
             s = store or r.get("store") or info.get("store")
             if not s:
-                raise ValueError(f"{run}: predictions name no store; pass --store")
+                raise UsageError("its predictions name no store; pass --store", run)
             tasks.setdefault((s, r["video_id"]), {"store": s, "video_id": r["video_id"],
                                                   "preds": []})["preds"].append(r)
     return list(tasks.values())
@@ -146,10 +146,49 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+RANK_LEVELS = ("frame", "pick")
+
+
+def parse_rank(text: str) -> tuple[str, ...]:
+    """'frame,pick' | 'frame' | 'pick' | 'none' -> levels; a typo is one UsageError line
+    (it used to drop the rank metrics silently)."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if items == ["none"]:
+        return ()
+    bad = [x for x in items if x not in RANK_LEVELS]
+    if bad or not items:
+        raise UsageError(f"--rank {text!r}: want frame, pick, frame,pick or none")
+    return tuple(dict.fromkeys(items))
+
+
+def check_ratio(ratio: float) -> float:
+    if not 0 < ratio < 1:
+        raise UsageError(f"--ratio must be in (0, 1), got {ratio}")
+    return ratio
+
+
+def check_workers(workers: int) -> int:
+    if workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {workers}")
+    return workers
+
+
 def _cfg(args) -> EvalConfig:
-    rank = tuple(x for x in args.rank.split(",") if x in ("frame", "pick"))
-    return EvalConfig(ratio=args.ratio, quantize=args.quantize, rank=rank, protocol=args.protocol,
-                      budget=args.budget, keyframe_stride=args.keyframe_stride)
+    return EvalConfig(ratio=check_ratio(args.ratio), quantize=args.quantize, rank=parse_rank(args.rank),
+                      protocol=args.protocol, budget=args.budget, keyframe_stride=args.keyframe_stride)
+
+
+def check_runs(run_dirs: list[str], store: str | None) -> None:
+    """Every run folder holds predictions and the labelled store exists, before Dask starts."""
+    from stores.reader import FeatureStore
+
+    for run in run_dirs:
+        if not Path(run).is_dir():
+            raise InputError("no such run folder", run)
+        if not any(Path(run).glob("predictions/split=*/seed=*.parquet")):
+            raise InputError("no predictions in this run folder (predictions/split=*/seed=*.parquet)", run)
+    if store is not None:
+        FeatureStore(store)
 
 
 def run(args) -> int:
@@ -157,13 +196,16 @@ def run(args) -> int:
 
     if not args.runs and not args.predictions:
         raise UsageError("give run folders, --predictions files, or both")
+    cfg = _cfg(args)
+    check_workers(args.workers)
+    if args.curves < 0:
+        raise UsageError(f"--curves must be >= 0, got {args.curves}")
+    if args.keyframe_stride < 1:
+        raise UsageError(f"--keyframe-stride must be >= 1, got {args.keyframe_stride}")
+    check_runs(args.runs, args.store)
     try:
-        r = evaluate_all(args.runs, args.predictions, args.name, args.report, args.store,
-                         _cfg(args), scheduler=args.scheduler, workers=args.workers,
-                         n_curves=args.curves)
-    except (OSError, ValueError) as exc:
-        print(str(exc).splitlines()[0], file=sys.stderr)
-        return 2
+        r = evaluate_all(args.runs, args.predictions, args.name, args.report, args.store, cfg,
+                         scheduler=args.scheduler, workers=args.workers, n_curves=args.curves)
     except InputError as exc:
         for line in getattr(exc, "problems", []):
             print(line, file=sys.stderr)

@@ -24,10 +24,12 @@ Exit code: 0 when every pair trained (or was already done), 1 when any failed.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
 from jobs.train_plan import RunPlan, plan_run, resolve_splits  # noqa: F401  (resolve_splits: API)
+from pipeline.errors import EXIT_PARTIAL, InputError, UsageError
 
 DEFAULTS = {
     "seeds": (0,), "epochs": None, "lr": None, "features": None, "overrides": None,
@@ -219,27 +221,112 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """'0,1,2' -> (0, 1, 2); anything else is one UsageError line."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    try:
+        seeds = tuple(int(x) for x in items)
+    except ValueError:
+        raise UsageError(f"--seeds wants comma-separated integers such as 0,1,2, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds wants distinct integers such as 0,1,2, got {text!r}")
+    return seeds
+
+
+def check_numbers(args) -> None:
+    checks = [(args.epochs is None or args.epochs >= 1, f"--epochs must be >= 1, got {args.epochs}"),
+              (args.lr is None or args.lr > 0, f"--lr must be > 0, got {args.lr}"),
+              (0 <= args.val_fraction < 1, f"--val-fraction must be in [0, 1), got {args.val_fraction}"),
+              (args.threads >= 1, f"--threads must be >= 1, got {args.threads}"),
+              (args.num_cpus is None or args.num_cpus >= 1, f"--num-cpus must be >= 1, got {args.num_cpus}"),
+              (args.gpus_per_task >= 0, f"--gpus-per-task must be >= 0, got {args.gpus_per_task}"),
+              (re.fullmatch(r"auto|cpu|cuda(:\d+)?", args.device) is not None,
+               f"--device must be auto, cpu, cuda or cuda:N, got {args.device!r}")]
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
+
+
+def check_splits(args) -> None:
+    """``kfold:K`` / ``random:K`` with a usable K, or a readable split file whose keys the
+    stores hold (``--missing-keys skip`` drops absent ones) and whose datasets fit the setting;
+    one line otherwise."""
+    spec = args.splits
+    kind, sep, k = spec.partition(":")
+    if sep and kind in ("kfold", "random"):
+        if not k.isdigit() or int(k) < (2 if kind == "kfold" else 1):
+            raise UsageError(f"--splits {spec}: K must be an integer >= {2 if kind == 'kfold' else 1}")
+    elif not Path(spec).exists():
+        raise UsageError(f"--splits {spec!r}: neither kfold:K, random:K nor an existing split file")
+    elif not Path(spec).is_file() or not os.access(spec, os.R_OK):
+        raise InputError("split file not readable", spec)
+    try:
+        resolve_splits(spec, args.store, args.test_dataset, args.setting, args.split_seed,
+                       args.missing_keys)
+    except (ValueError, TypeError, KeyError, OSError) as e:  # bad file, absent keys, K > videos
+        msg = " ".join(str(e).split()).replace("pass missing='skip'", "pass --missing-keys skip")
+        raise (InputError(msg) if sep or spec in msg else InputError(msg, spec)) from None
+
+
+def check_head(args, overrides: dict) -> None:
+    """The head exists, --set keys and values fit its config (after the preset), and the stores
+    have its features. (Imports torch: runs after the cheap checks.)"""
+    from heads.base import HEADS, get_head
+    from heads.trainer import TrainOptions, resolve_head_config
+    from stores.layout import feature_path
+    from stores.reader import FeatureStore
+
+    try:
+        spec = get_head(args.head)
+    except KeyError:
+        raise UsageError(f"unknown head {args.head!r} (heads: {', '.join(HEADS.names())})") from None
+    from heads.presets import preset_overrides
+
+    try:
+        preset = preset_overrides(args.head, args.preset)
+    except (KeyError, ValueError) as e:
+        raise UsageError(" ".join(str(e).strip('"').split())) from None
+    resolve_head_config(spec, TrainOptions(epochs=args.epochs, lr=args.lr,
+                                           overrides={**preset, **overrides}))
+    feature = args.features or spec.default_features
+    for store in args.store:
+        fs = FeatureStore(store)
+        ids = fs.video_ids()
+        if not any(fs.has(v, feature_path(feature)) for v in ids):
+            have = sorted({n for v in ids for n in fs.feature_names(v)})
+            raise UsageError(f"no complete video has features/{feature}, which {args.head} reads "
+                             f"(this store has: {', '.join(have) or 'no complete videos'})", store)
+
+
 def run(args) -> int:
-    from heads.config import parse_set_options
+    from stores.reader import FeatureStore
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if args.no_ray and "torch" not in sys.modules:  # see _run_ray: OpenMP reads this at load
         os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    # cheap checks first (no torch, no Ray): a typo costs a second, not a cluster start
+    seeds = parse_seeds(args.seeds)
+    check_numbers(args)
+    for store in args.store:
+        FeatureStore(store)  # StoreNotFound / not a vsum store
+    check_splits(args)
+    from heads.config import parse_set_options  # importing heads/ loads torch
+
+    overrides = parse_set_options(args.set)
+    check_head(args, overrides)
     try:
-        seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
         run_training(args.head, args.store, args.splits, args.out, seeds=seeds,
                      epochs=args.epochs, lr=args.lr, features=args.features,
-                     overrides=parse_set_options(args.set), val_fraction=args.val_fraction,
+                     overrides=overrides, val_fraction=args.val_fraction,
                      legacy_best_test=args.legacy_best_test, device=args.device,
                      use_ray=not args.no_ray, threads=args.threads, evaluate=not args.no_eval,
                      report=args.report, split_seed=args.split_seed,
                      missing_keys=args.missing_keys, num_cpus=args.num_cpus,
                      gpus_per_task=args.gpus_per_task, setting=args.setting,
                      test_dataset=args.test_dataset, preset=args.preset)
-    except RuntimeError as e:
+    except RuntimeError as e:  # some (split, seed) pairs failed; each is one line above
         print(f"train: {e}", file=sys.stderr)
-        return 1
-    except (KeyError, ValueError, TypeError, FileNotFoundError) as e:
-        print(f"train: {str(e).strip(chr(34)).splitlines()[0]}", file=sys.stderr)
-        return 2
+        return EXIT_PARTIAL
+    except ValueError as e:  # the run folder describes another run
+        raise UsageError(" ".join(str(e).split())) from None
     return 0

@@ -20,7 +20,7 @@ from pipeline.summary import oracle_summary, part_means
 from stores import layout
 
 TARGETS = ("gtscore", "oracle", "gtsummary")
-GTSUMMARY = "labels/gtsummary"  # float32 [T], 0/1 at the picks (eccv16 h5 ``gtsummary``)
+GTSUMMARY = layout.GTSUMMARY
 
 
 def supervised_target(store, video_id: str, kind: str = "gtscore", n_sub: int = 1) -> np.ndarray | None:
