@@ -39,8 +39,9 @@ def prepare_stores(h5_dir: str | None, out: Path, given: dict[str, str]) -> tupl
         target = out / "stores" / f"{name}.zarr"
         try:
             if not _imported(f, target):
-                ids = import_h5(str(f), str(target), name)
-                print(f"reproduce: {f.name}: {len(ids)} videos -> {target}")
+                result = import_h5(str(f), str(target), name)
+                print(f"reproduce: {f.name}: {len(result.ids)} videos -> {target}")
+                errors.extend(result.failed)  # bad groups: already one line each
             stores[name] = str(target)
         except (OSError, KeyError, ValueError) as exc:
             errors.append(f"{f}: not a readable eccv16 h5 file ({' '.join(str(exc).split())[:200]})")
