@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.kts_scatters import band_error_bound, band_scatters, packed_error_bound, packed_scatters
+from pipeline.kts_scatters import band_scatters, band_segment_error, packed_scatters, packed_segment_error
 from pipeline.kts_search import cpd_auto, penalties
 
 __all__ = ["KERNELS", "KTSParams", "change_points_steps", "kts_segments", "linear_kernel",
@@ -123,16 +123,16 @@ def search(features: np.ndarray, params: KTSParams = KTSParams()):
     if lmax >= n and not (x != x[0]).any():
         return None  # constant (or all-zero): nothing to cut, k* = 0
     if lmax < n:  # banded: O(n·L) memory, for very long videos
-        bound = band_error_bound(lmax, x.shape[1])
+        error = band_segment_error(lmax, x.shape[1])
         J = band_scatters(x, lmax)
         del x
-        return cpd_auto(J, lmax, n, m, lmin, lmax, params.vmax, bound)
+        return cpd_auto(J, lmax, n, m, lmin, lmax, params.vmax, error)
     K = linear_kernel(x)
     del x
     K1 = np.cumsum(np.concatenate(([0.0], np.diag(K))))
     J = packed_scatters(K, K1)
     del K  # from here on only J (n²/2) and the DP cells that are actually expanded
-    return cpd_auto(J, 0, n, m, lmin, lmax, params.vmax, packed_error_bound(n))
+    return cpd_auto(J, 0, n, m, lmin, lmax, params.vmax, packed_segment_error(n))
 
 
 def change_points_steps(features: np.ndarray, params: KTSParams = KTSParams()) -> np.ndarray:

@@ -6,8 +6,7 @@ the change points of the best split into k* + 1 segments.
 The public code fills I for every k <= m and every l: O(m·n²) additions. Here a node (k, t) is
 expanded only if some path through it could still win, and every value that is computed is
 computed with the same additions as the public code, so those values, k* and the backtracked
-change points are bitwise the public ones. Why the pruning is exact (costs in cost units, E =
-the rounding bound of ``kts_scatters``, margin = 5E):
+change points are bitwise the public ones. Why the pruning is exact (costs in cost units):
 
 1. Upper bound U: the cost of a few concrete splits (the best split for a price per cut, for
    several prices), scored as cpd_auto scores them. The winner costs at most U; each finished
@@ -24,10 +23,13 @@ the rounding bound of ``kts_scatters``, margin = 5E):
    parts' (J[t, l'−1] >= J[t, l−1] + J[l, l'−1]) and P_γ(l) <= J[l, l'−1] + nγ + P_γ(l'), so no
    later column l' can use t on a path within the bound either.
 
-Computed costs are within E of exact ones, so with margin >= 3E every node of every path that
-costs at most U + margin − 2E is expanded with all its candidates: I is exact there. Every K
-that could reach the minimum ends such a path, and a K whose path was pruned costs more than
-the minimum, so the first-minimum k* and the first-minimum backtrack see only exact values.
+Rounding: each computed scatter is within ε of its exact value (``kts_scatters``), so a path
+with K <= M change points, and each bound above as applied to it, is off by at most
+E = (M + 3)·ε/n. With margin = 5E (the argument needs 2E + 2ε/n), every node of every path
+that costs at most U + margin − (E + 2ε/n) is expanded with all its candidates, so I is exact
+there. Every K whose computed cost is at most U ends such a path; any other K costs more than
+U >= the minimum both here and in the public code, so the first-minimum k* and the
+first-minimum backtrack see only exact values.
 
 On video-like input the nodes that survive form a narrow band around the best path (~O(n·w)
 work for a band of w steps instead of O(m·n²)); on input with no structure (random rows) the
@@ -38,13 +40,13 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from pipeline.kts_scatters import col
 
-MARGIN_ERRORS = 5.0  # margin = 5 × the rounding bound (the proof needs > 3)
-_MAX_LINES = 32  # lines under the penalty (one backward DP column each)
-_BLOCK = 64  # ends per block in the backward DP
+MARGIN_ERRORS = 5.0  # margin = 5 × the rounding bound E of a path (module docstring)
+_MAX_LINES = 16  # lines under the penalty (each costs one O(n²/2) backward DP)
+_LINE_TOL = 4.0  # how close a line stays to the penalty, at least (in cost·n units)
 
 
 class Search(NamedTuple):
@@ -183,41 +185,45 @@ def penalty_lines(pen: np.ndarray, M: int, tol: float) -> tuple[np.ndarray, np.n
         tol *= 2
 
 
-@njit(cache=True, parallel=True)
-def remainder_bounds(J, band, n, lmax, prices):
-    """P [n+1, G]: P[t, i] = min over splits of steps t..n−1 into segments of 1..lmax steps of
-    Σ J + prices[i]·segments (P[n] = 0), for every price at once.
+@njit(cache=True, fastmath={"nnan", "nsz"})
+def _remainder_lines(J, band, n, lmax, prices, P, lines):
+    """Backward DP for the lines given (rows of P, in place): e from n down pushes
+    J[t, e−1] + price + P[e] to every t it can start from (P[e] is final once every e' > e has
+    pushed). J's column e−1 is contiguous in t: the inner loop vectorises."""
+    for e in range(n, 0, -1):
+        off = col(e - 1, band)
+        t0 = max(0, e - lmax)
+        for i in lines:
+            q = P[i, e] + prices[i]
+            row = P[i]
+            for t in range(t0, e):
+                row[t] = min(row[t], J[off + t] + q)
 
-    Backward, in blocks of ends e: inside a block, e pushes J[t, e−1] + prices + P[e] to the
-    t of the block in order (P[e] is final once every e' > e has pushed); then the whole block
-    pushes to every earlier t, in parallel over t."""
-    G = len(prices)
-    P = np.full((n + 1, G), np.inf)
-    P[n, :] = 0.0
-    for hi in range(n, 0, -_BLOCK):
-        lo = max(hi - _BLOCK, 0)
-        for e in range(hi, lo, -1):
-            off = col(e - 1, band)
-            for t in range(max(lo, e - lmax), e):
-                j = J[off + t]
-                for i in range(G):
-                    P[t, i] = min(P[t, i], j + (P[e, i] + prices[i]))
-        for t in prange(max(0, lo + 1 - lmax), lo):
-            for e in range(lo + 1, min(hi, t + lmax) + 1):
-                j = J[col(e - 1, band) + t]
-                for i in range(G):
-                    P[t, i] = min(P[t, i], j + (P[e, i] + prices[i]))
+
+@njit(cache=True, parallel=True)
+def _remainder_parallel(J, band, n, lmax, prices, groups):
+    P = np.full((len(prices), n + 1), np.inf)
+    P[:, n] = 0.0
+    for g in prange(groups):
+        _remainder_lines(J, band, n, lmax, prices, P, np.arange(g, len(prices), groups))
     return P
+
+
+def remainder_bounds(J, band: int, n: int, lmax: int, prices: np.ndarray) -> np.ndarray:
+    """P [G, n+1]: P[i, t] = min over splits of steps t..n−1 into segments of 1..lmax steps of
+    Σ J + prices[i]·segments (P[:, n] = 0), for every price. The lines are shared out between
+    the threads: one parallel region in all, J read once per thread."""
+    return _remainder_parallel(J, band, n, lmax, prices, max(1, min(len(prices), get_num_threads())))
 
 
 # -- 4. the layered DP over the nodes that can win --------------------------------------------
 @njit(cache=True)
 def _bounds_at(P, a_I, g_I, first, k, l):
     """(what a node (k, l) still costs at least, the same for a later column via it): the min
-    over lines first.. of P[l] + n(α + γk), and of P[l] − nγ + n(α + γk)."""
+    over lines i >= first of P[i, l] + n(α + γk), and of P[i, l] − nγ + n(α + γk)."""
     alive, drop = np.inf, np.inf
     for i in range(first, len(a_I)):
-        v = P[l, i] + (a_I[i] + g_I[i] * k)
+        v = P[i, l] + (a_I[i] + g_I[i] * k)
         alive = min(alive, v)
         drop = min(drop, v - g_I[i])
     return alive, drop
@@ -333,19 +339,27 @@ def _backtrack(J, band, vals, row_lo, row_hi, row_off, k_best, n, lmin, lmax):
 
 
 def cpd_auto(J, band: int, n: int, m: int, lmin: int, lmax: int, vmax: float,
-             error_bound: float) -> Search:
+             segment_error: float) -> Search:
     """cpd_auto on scatters J (packed if band == 0, else banded; ``kts_scatters``) with at most
-    m change points and segments of lmin..lmax steps; ``error_bound``: the scatters' rounding
-    bound in cost units. Raises ValueError if no split fits the bounds."""
+    m change points and segments of lmin..lmax steps; ``segment_error``: how far one computed
+    scatter can be from its exact value. Raises ValueError if no split fits the bounds."""
     pen = penalties(n, m, vmax)
-    margin = MARGIN_ERRORS * error_bound
     U = upper_bound(J, band, n, m, lmin, lmax, pen)
     # a lower bound on pen(k') for every k' >= k (suffix min: holds even where rounding dips)
     pen_floor = np.minimum.accumulate(pen[::-1])[::-1]
-    M = m if not np.isfinite(U) else int(np.searchsorted(pen_floor, U + margin, side="right")) - 1
-    M = max(0, min(m, M))
+
+    def last_k(margin: float) -> int:  # the largest k whose penalty alone may still win
+        if not np.isfinite(U):
+            return m
+        return max(0, min(m, int(np.searchsorted(pen_floor, U + margin, side="right")) - 1))
+
+    # the margin depends on how many segments a path may have (M + 1), M on the margin: take M
+    # from a margin that holds for any path (n segments), then the margin for M + 1 segments
+    M = last_k(MARGIN_ERRORS * (n + 2) * segment_error / n)
+    margin = MARGIN_ERRORS * (M + 3) * segment_error / n
+    M = last_k(margin)
     if M >= 1:
-        alpha, gamma, last_K = penalty_lines(pen, M, max(margin / 2, 0.5 / n))
+        alpha, gamma, last_K = penalty_lines(pen, M, max(margin / 2, _LINE_TOL / n))
     else:
         alpha, gamma, last_K = np.zeros(1), np.zeros(1), np.zeros(1, np.int64)
     P = remainder_bounds(J, band, n, lmax, float(n) * gamma)

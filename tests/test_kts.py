@@ -145,7 +145,7 @@ def test_banded_long_sequence_matches_reference():
 
 def test_scatters_are_bitwise_the_reference():
     rng = np.random.default_rng(5)
-    for n in (1, 2, 7, 64):
+    for n in (1, 2, 7, 64, 65, 150):  # rows come in blocks of 64
         K = kernel_of(rng.normal(size=(n, 10)))
         J = loop_scatters(K)
         packed = kts_scatters.packed_scatters(K, np.cumsum(np.concatenate(([0.0], np.diag(K)))))
@@ -236,7 +236,7 @@ def test_penalty_lines_lie_under_the_penalty_and_cover_every_k(vmax):
 
 
 def test_remainder_bound_is_the_best_priced_split():
-    """P[t, i] = min over splits of steps t..n-1 of Σ J + price_i·segments, checked by brute
+    """P[i, t] = min over splits of steps t..n-1 of Σ J + price_i·segments, checked by brute
     force (a plain DP over a full J) with and without a segment-length bound."""
     from pipeline.kts import normalized_features
 
@@ -254,7 +254,7 @@ def test_remainder_bound_is_the_best_priced_split():
             want = np.zeros(n + 1)
             for t in range(n - 1, -1, -1):
                 want[t] = min(J[t, e - 1] + price + want[e] for e in range(t + 1, min(n, t + L) + 1))
-            np.testing.assert_allclose(P[:, i], want, rtol=0, atol=1e-9)
+            np.testing.assert_allclose(P[i], want, rtol=0, atol=1e-9)
 
 
 def test_priced_split_is_a_real_split_scored_as_the_dp_scores_it():
