@@ -37,16 +37,29 @@ bounds are loose and the work grows towards the public code's, but stays exact.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
+import numba
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit
 
 from pipeline.kts_scatters import col
 
 MARGIN_ERRORS = 5.0  # margin = 5 × the rounding bound E of a path (module docstring)
 _MAX_LINES = 16  # lines under the penalty (each costs one O(n²/2) backward DP)
 _LINE_TOL = 4.0  # how close a line stays to the penalty, at least (in cost·n units)
+
+
+def _in_threads(fn, calls: list[tuple]) -> list:
+    """[fn(*args) for args in calls], on up to NUMBA_NUM_THREADS threads (fn is compiled with
+    nogil: the threads run in parallel). Plain threads rather than numba's parallel loops: no
+    spinning barriers on a busy machine, and far less to compile."""
+    workers = min(len(calls), max(1, numba.config.NUMBA_NUM_THREADS))
+    if workers <= 1:
+        return [fn(*args) for args in calls]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda args: fn(*args), calls))
 
 
 class Search(NamedTuple):
@@ -65,7 +78,7 @@ def penalties(n: int, m: int, vmax: float) -> np.ndarray:
 
 
 # -- 1. upper bound: the best split for a price per cut ---------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _priced_split(J, band, n, lmin, lmax, price):
     """(cuts, cost) of a split minimising Σ J + price·cuts, its cost summed left to right as the
     layered DP sums it; (-1, inf) if no split fits [lmin, lmax]. A candidate t is retired once
@@ -118,16 +131,6 @@ def _priced_split(J, band, n, lmin, lmax, price):
     return cuts, total
 
 
-@njit(cache=True, parallel=True)
-def _priced_splits(J, band, n, lmin, lmax, prices):
-    """_priced_split for every price, in parallel: (cuts [R] int64, costs [R])."""
-    cuts = np.empty(len(prices), np.int64)
-    totals = np.empty(len(prices))
-    for r in prange(len(prices)):
-        cuts[r], totals[r] = _priced_split(J, band, n, lmin, lmax, prices[r])
-    return cuts, totals
-
-
 def upper_bound(J, band: int, n: int, m: int, lmin: int, lmax: int, pen: np.ndarray) -> float:
     """U: the lowest cpd_auto cost among a few concrete splits with at most m change points
     (inf if none fits). Prices per cut (I units) are the penalty's slopes at K = 1, 2, 4, …, m,
@@ -137,7 +140,9 @@ def upper_bound(J, band: int, n: int, m: int, lmin: int, lmax: int, pen: np.ndar
         return float(n) * (pen[K + 1] - pen[K]) if K < m else 0.0
 
     def best_of(prices):
-        cuts, totals = _priced_splits(J, band, n, lmin, lmax, np.asarray(prices, dtype=np.float64))
+        splits = _in_threads(_priced_split, [(J, band, n, lmin, lmax, float(p)) for p in prices])
+        cuts = np.array([c for c, _ in splits], dtype=np.int64)
+        totals = np.array([t for _, t in splits])
         ok = (cuts >= 0) & (cuts <= m)
         if not ok.any():
             return np.inf, -1
@@ -185,7 +190,7 @@ def penalty_lines(pen: np.ndarray, M: int, tol: float) -> tuple[np.ndarray, np.n
         tol *= 2
 
 
-@njit(cache=True, fastmath={"nnan", "nsz"})
+@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
 def _remainder_lines(J, band, n, lmax, prices, P, lines):
     """Backward DP for the lines given (rows of P, in place): e from n down pushes
     J[t, e−1] + price + P[e] to every t it can start from (P[e] is final once every e' > e has
@@ -200,20 +205,17 @@ def _remainder_lines(J, band, n, lmax, prices, P, lines):
                 row[t] = min(row[t], J[off + t] + q)
 
 
-@njit(cache=True, parallel=True)
-def _remainder_parallel(J, band, n, lmax, prices, groups):
-    P = np.full((len(prices), n + 1), np.inf)
-    P[:, n] = 0.0
-    for g in prange(groups):
-        _remainder_lines(J, band, n, lmax, prices, P, np.arange(g, len(prices), groups))
-    return P
-
-
 def remainder_bounds(J, band: int, n: int, lmax: int, prices: np.ndarray) -> np.ndarray:
     """P [G, n+1]: P[i, t] = min over splits of steps t..n−1 into segments of 1..lmax steps of
     Σ J + prices[i]·segments (P[:, n] = 0), for every price. The lines are shared out between
-    the threads: one parallel region in all, J read once per thread."""
-    return _remainder_parallel(J, band, n, lmax, prices, max(1, min(len(prices), get_num_threads())))
+    the threads (each reads J once)."""
+    G = len(prices)
+    P = np.full((G, n + 1), np.inf)
+    P[:, n] = 0.0
+    groups = max(1, min(G, numba.config.NUMBA_NUM_THREADS))
+    _in_threads(_remainder_lines, [(J, band, n, lmax, prices, P, np.arange(g, G, groups))
+                                   for g in range(groups)])
+    return P
 
 
 # -- 4. the layered DP over the nodes that can win --------------------------------------------
@@ -227,6 +229,14 @@ def _bounds_at(P, a_I, g_I, first, k, l):
         alive = min(alive, v)
         drop = min(drop, v - g_I[i])
     return alive, drop
+
+
+@njit(cache=True)
+def _grown(a, used, more):
+    """a copy of a[:used] in an array with room for at least ``more`` after it (doubling)."""
+    b = np.empty(max(2 * len(a), used + more))
+    b[:used] = a[:used]
+    return b
 
 
 @njit(cache=True)
@@ -273,15 +283,13 @@ def _expand(J, band, n, M, lmin, lmax, pen, pen_floor, P, a_I, g_I, last_K, U, m
         row_lo[k], row_off[k] = cands[0] + lmin, used
         n_live, n_next, ci = 0, 0, 0
         l = row_lo[k]
+        if used + (n + 1 - l) > len(vals):  # room for this layer's widest row
+            vals = _grown(vals, used, n + 1 - l)
         while l <= n:
             while ci < n_cands and cands[ci] + lmin <= l:
                 live[n_live] = cands[ci]
                 n_live += 1
                 ci += 1
-            if used + 1 > len(vals):
-                grown = np.empty(2 * len(vals))
-                grown[:used] = vals[:used]
-                vals = grown
             if n_live == 0:  # a gap before the next candidate starts
                 if ci == n_cands:
                     break
@@ -346,7 +354,7 @@ def cpd_auto(J, band: int, n: int, m: int, lmin: int, lmax: int, vmax: float,
     pen = penalties(n, m, vmax)
     U = upper_bound(J, band, n, m, lmin, lmax, pen)
     # a lower bound on pen(k') for every k' >= k (suffix min: holds even where rounding dips)
-    pen_floor = np.minimum.accumulate(pen[::-1])[::-1]
+    pen_floor = np.ascontiguousarray(np.minimum.accumulate(pen[::-1])[::-1])
 
     def last_k(margin: float) -> int:  # the largest k whose penalty alone may still win
         if not np.isfinite(U):
