@@ -403,3 +403,28 @@ def test_vsum_kts_rewrites_segments_of_a_store(tmp_path, capsys):
     assert "kts" not in fs.attrs("bad")  # a failed video keeps what it had
     assert len(fs.load("unfinished", "segments/change_points")) == 1  # incomplete: untouched
     assert not [p for p in check_store(path) if p.video_id == "good"]
+
+
+def test_vsum_kts_command_with_a_segment_length_bound(tmp_path):
+    """The command a user runs: `vsum kts --max-segment-steps L` (the documented approximation)
+    exits 0, keeps every segment within L steps and records the bound."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from stores.location import open_root
+    from stores.reader import FeatureStore
+
+    path = str(tmp_path / "s.zarr")
+    feats = realistic_features(120, 64, seed=4)
+    _write_video(open_root(path, "a"), "v", feats, 120 * 15)
+    vsum = str(Path(sys.executable).parent / "vsum")
+    done = subprocess.run([vsum, "kts", "--store", path, "--max-segment-steps", "6"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    fs = FeatureStore(path)
+    nfps = fs.load("v", "segments/n_frame_per_seg")
+    assert nfps.sum() == 120 * 15 and nfps.max() <= 6 * 15 and len(nfps) >= 20
+    assert fs.attrs("v")["kts"]["max_segment_steps"] == 6
+    want, _ = kts_segments(feats, np.arange(120) * 15, 120 * 15, KTSParams(max_segment_steps=6))
+    np.testing.assert_array_equal(fs.load("v", "segments/change_points"), want)
