@@ -14,10 +14,9 @@ float64 kernel, so the change points are identical (not merely close). (DSNet fe
 kernel, whose float32 2-D cumulative sums lose whole units at n in the thousands; we keep
 float64 throughout.) What differs is how the work is arranged:
 
-- ``J`` is built from one streamed pass over ``K`` into a packed triangle (n²/2 float64, 207 MB
-  at n = 7200; ``kts_scatters``); ``K`` (n² float64, 415 MB at n = 7200) is freed before the
-  search. The public code holds ``K``, the 2-D cumulative sum and ``J`` as full n×n matrices
-  (2.3 GB peak at n = 7200).
+- ``J`` is built from one streamed pass over ``K``, in ``K``'s own buffer (``kts_scatters``):
+  one n×n float64 array in all (415 MB at n = 7200). The public code holds ``K``, the 2-D
+  cumulative sum and ``J`` as full n×n matrices (2.3 GB peak at n = 7200).
 - The search (``kts_search``) expands only the (k, l) cells of the DP that can lie on a winning
   path, with bounds that are proofs (rounding included), not heuristics: an upper bound from
   concrete splits, the penalty's floor, and a backward lower bound on what the rest of the
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.kts_scatters import band_scatters, band_segment_error, packed_scatters, packed_segment_error
+from pipeline.kts_scatters import band_scatters, band_segment_error, full_segment_error, scatters_in_place
 from pipeline.kts_search import cpd_auto, penalties
 
 __all__ = ["KERNELS", "KTSParams", "change_points_steps", "kts_segments", "linear_kernel",
@@ -126,13 +125,13 @@ def search(features: np.ndarray, params: KTSParams = KTSParams()):
         error = band_segment_error(lmax, x.shape[1])
         J = band_scatters(x, lmax)
         del x
-        return cpd_auto(J, lmax, n, m, lmin, lmax, params.vmax, error)
+        return cpd_auto(J, lmax - 1, n, m, lmin, lmax, params.vmax, error)
     K = linear_kernel(x)
     del x
     K1 = np.cumsum(np.concatenate(([0.0], np.diag(K))))
-    J = packed_scatters(K, K1)
-    del K  # from here on only J (n²/2) and the DP cells that are actually expanded
-    return cpd_auto(J, 0, n, m, lmin, lmax, params.vmax, packed_segment_error(n))
+    J = scatters_in_place(K, K1)  # J takes K's place: one n×n float64 array in all
+    del K
+    return cpd_auto(J, n, n, m, lmin, lmax, params.vmax, full_segment_error(n))
 
 
 def change_points_steps(features: np.ndarray, params: KTSParams = KTSParams()) -> np.ndarray:

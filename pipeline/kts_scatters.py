@@ -1,16 +1,17 @@
-"""KTS segment costs ("scatters") and how far their rounding can move a path's cost.
+"""KTS segment costs ("scatters") and how far their rounding can move them.
 
 J[t, e] = within-segment kernel scatter of steps t..e (inclusive), the cost KTS minimises:
 
     J[t, e] = Σ_{i=t..e} K[i, i] − (1 / (e−t+1)) · Σ_{i, j = t..e} K[i, j]
 
-Two layouts, both addressed by ``col(e, band) + t``:
+Both layouts put J[t, e] at ``col(e, stride) + t`` of a flat float64 array:
 
-- packed (band == 0): every t <= e, packed by segment end, ``e(e+1)/2 + t``; n(n+1)/2 float64
-  (207 MB at n = 7200). Computed from the 2-D cumulative sum of K with the same operations, in
-  the same order, as the public numpy code, so every value is bitwise the public one.
-- banded (band == L): segments of at most L steps, ``(e+1)(L−1) + t``; n·L float64, built from
-  per-segment sums of the features (no n×n matrix; rounded differently from the public code).
+- full (stride n): every t <= e, in the lower triangle of K's own n×n buffer, which it replaces
+  (``scatters_in_place``: no second n×n array; 415 MB at n = 7200). Computed from the 2-D
+  cumulative sum of K with the same operations, in the same order, as the public numpy code,
+  so every value is bitwise the public one.
+- banded (stride L−1): segments of at most L steps, [n·L]; built from per-segment sums of the
+  features (no n×n matrix; rounded differently from the public code).
 
 The error bounds say how far one computed scatter can be from its exact value; a split into
 s segments is then off by at most s times that. The exact search uses them to prune only what
@@ -23,60 +24,77 @@ import math
 import numpy as np
 from numba import njit
 
-_ROWS = 64  # rows of K2 per block in packed_scatters: [64, n+1] float64, 3.7 MB at n = 7200
+_ROWS = 64  # rows of K2 per block in scatters_in_place: [64, n+1] float64, 3.7 MB at n = 7200
 
 
 @njit(cache=True)
-def col(e, band):
-    """Offset of column e (segments ending at step e) in J: J[t, e] = J[col(e, band) + t]."""
-    return e * (e + 1) // 2 if band == 0 else (e + 1) * (band - 1)
+def col(e, stride):
+    """Offset of column e (segments ending at step e) in J: J[t, e] = J[col(e, stride) + t]."""
+    return e * stride
 
 
 @njit(cache=True)
-def packed_scatters(K: np.ndarray, K1: np.ndarray) -> np.ndarray:
-    """J packed by segment end, [n(n+1)/2] float64, from K [n, n] and K1 = cumsum of diag(K)
-    with a leading 0 [n+1].
-
-    K2 = cumsum(cumsum(K, 0), 1) with a zero border, as the public code builds it, is produced
-    one row at a time (running column sums, then a running row sum: the same additions in the
-    same order as numpy's cumsum). Row r of K2 completes every segment ending at e = r-1, which
-    also needs K2[t, r] from the earlier row t. Rows come in blocks of _ROWS kept whole
-    [_ROWS, n+1]; when a block is done, the entries a later row will need are parked in J's own
-    slots (segment [t, c-1] at col(c-1) + t, contiguous in t: no cache miss per entry)."""
+def _cumulative_rows(K, colsum, rows, r0, r1):
+    """K2[r, :] for r in [r0, r1) into rows[r − r0] (K2 = cumsum(cumsum(K, 0), 1) with a zero
+    border): running column sums, then a running row sum, the same additions in the same order
+    as numpy's cumsum. Reads K's rows r0−1 .. r1−2."""
     n = K.shape[0]
-    J = np.empty(n * (n + 1) // 2)
-    colsum = np.zeros(n)  # cumsum(K, 0) row r-1
+    for r in range(r0, r1):
+        row = rows[r - r0]
+        acc = 0.0
+        for b in range(n):
+            colsum[b] = colsum[b] + K[r - 1, b]
+            acc = acc + colsum[b]
+            row[b + 1] = acc
+
+
+@njit(cache=True)
+def _scatter(K1, a, diag_t, row_t, d, t, e):
+    """J[t, e] from K2[e+1, e+1] = a, K2[t, t], K2[e+1, t], K2[t, e+1] = d: the public form."""
+    return (K1[e + 1] - K1[t]) - (((a + diag_t) - row_t) - d) / float(e - t + 1)
+
+
+@njit(cache=True)
+def scatters_in_place(K: np.ndarray, K1: np.ndarray) -> np.ndarray:
+    """J with stride n in K's own buffer (K [n, n] C-contiguous is destroyed), from K and
+    K1 = cumsum of diag(K) with a leading 0 [n+1]; returns the buffer flat, [n·n].
+
+    Rows of K2 come in blocks of _ROWS. Row r needs K's row r−1; once a block is done, those K
+    rows are free: J's column e (segments ending at e) goes to row e, left of the diagonal, and
+    K2[t, c] (c beyond the block, needed to finish segment [t, c−1] later) is parked right of
+    the diagonal in row t−1, at column c−1. Segments that start before the block are finished
+    in 64×64 tiles, so both the parked values and J are read and written a cache line at a time."""
+    n = K.shape[0]
+    flat = K.reshape(n * n)
+    colsum = np.zeros(n)  # cumsum(K, 0) up to the current row
     diag = np.zeros(n + 1)  # K2[t, t]
-    rows = np.zeros((_ROWS, n + 1))  # K2[r, :] for the rows r of the block
+    rows = np.zeros((_ROWS, n + 1))
     for r0 in range(1, n + 1, _ROWS):
         r1 = min(r0 + _ROWS, n + 1)
+        _cumulative_rows(K, colsum, rows, r0, r1)  # from here on K's rows < r1 − 1 are free
         for r in range(r0, r1):
-            row = rows[r - r0]
-            acc = 0.0
-            for b in range(n):
-                colsum[b] = colsum[b] + K[r - 1, b]
-                acc = acc + colsum[b]
-                row[b + 1] = acc
-            diag[r] = row[r]
-            # finish every segment [t, e] with e = r-1: it needs K2[e+1, t] = row[t] now and
-            # K2[t, r]: zero for t = 0, parked in J for earlier blocks, in ``rows`` for this one
+            diag[r] = rows[r - r0, r]
+        for r in range(r0, r1):  # segments inside the block: K2[t, r] is still in ``rows``
             e = r - 1
-            off = e * (e + 1) // 2
-            a = row[r]
-            for t in range(e + 1):
-                d = 0.0 if t == 0 else (J[off + t] if t < r0 else rows[t - r0, r])
-                J[off + t] = (K1[e + 1] - K1[t]) - (((a + diag[t]) - row[t]) - d) / float(e - t + 1)
-        for c in range(r1, n + 1):  # park K2[r, c] for the rows c of later blocks
-            off = (c - 1) * c // 2
+            for t in range(r0, r):
+                flat[e * n + t] = _scatter(K1, rows[r - r0, r], diag[t], rows[r - r0, t],
+                                           rows[t - r0, r], t, e)
+        for t0 in range(0, r0, _ROWS):  # segments from before the block: parked K2[t, r]
             for r in range(r0, r1):
-                J[off + r] = rows[r - r0, c]
-    return J
+                e = r - 1
+                for t in range(t0, min(t0 + _ROWS, r0)):
+                    d = flat[(t - 1) * n + e] if t > 0 else 0.0
+                    flat[e * n + t] = _scatter(K1, rows[r - r0, r], diag[t], rows[r - r0, t], d, t, e)
+        for r in range(r0, r1):  # park K2[r, c] for the rows c of later blocks
+            for c in range(r1, n + 1):
+                flat[(r - 1) * n + c - 1] = rows[r - r0, c]
+    return flat
 
 
 @njit(cache=True)
 def band_scatters(x: np.ndarray, L: int) -> np.ndarray:
-    """J for segments of at most L steps, banded, [n·L] float64 (slots with t < 0 unused), from
-    L2-normalised features x [n, d]. Memory O(n·L), time O(n·L·d).
+    """J for segments of at most L steps, stride L−1, [n·L] float64, from L2-normalised
+    features x [n, d]. Memory O(n·L), time O(n·L·d).
 
     Each segment's sum is accumulated from its own first step, so no n×n matrix and no long
     cumulative sum is involved (the rounding differs from the public code's, which has no
@@ -94,12 +112,12 @@ def band_scatters(x: np.ndarray, L: int) -> np.ndarray:
                 sq += v * v
                 acc[c] += v
                 dot += acc[c] * acc[c]
-            J[(e + 1) * (L - 1) + t] = sq - dot / float(e - t + 1)
+            J[col(e, L - 1) + t] = sq - dot / float(e - t + 1)
     return J
 
 
-def packed_segment_error(n: int) -> float:
-    """Bound on |computed − exact| of one packed scatter J[t, e] (cost·n units).
+def full_segment_error(n: int) -> float:
+    """Bound on |computed − exact| of one scatter of ``scatters_in_place`` (cost·n units).
 
     With |K| <= 1, K2[a, b] sums a·b terms through partial sums <= n², so it is off by at most
     (a²b + ab²)·eps/4 <= n³·eps/2; a scatter combines four of them over its length (>= 1), so it

@@ -66,7 +66,7 @@ class Search(NamedTuple):
     change_points: np.ndarray  # int64 [k*], segment starts, ascending
     k_best: int
     layers: int  # layers k expanded (M + 1 at most)
-    evaluated: int  # (t, l) candidates evaluated; the public code evaluates ~ m·n²/2
+    evaluated: int  # (t, l) candidates evaluated; the public code: (n−1)n(n+1)/6 for m = n−1
 
 
 def penalties(n: int, m: int, vmax: float) -> np.ndarray:
@@ -79,7 +79,7 @@ def penalties(n: int, m: int, vmax: float) -> np.ndarray:
 
 # -- 1. upper bound: the best split for a price per cut ---------------------------------------
 @njit(cache=True, nogil=True)
-def _priced_split(J, band, n, lmin, lmax, price):
+def _priced_split(J, stride, n, lmin, lmax, price):
     """(cuts, cost) of a split minimising Σ J + price·cuts, its cost summed left to right as the
     layered DP sums it; (-1, inf) if no split fits [lmin, lmax]. A candidate t is retired once
     F[t] + J[t, l−1] >= F[l] + price (then l beats it at every column from l + lmin on, by
@@ -95,7 +95,7 @@ def _priced_split(J, band, n, lmin, lmax, price):
         if F[l - lmin] < np.inf:
             live[n_live] = l - lmin
             n_live += 1
-        off = col(l - 1, band)
+        off = col(l - 1, stride)
         best, arg = np.inf, -1
         for i in range(n_live):
             t = live[i]
@@ -124,14 +124,14 @@ def _priced_split(J, band, n, lmin, lmax, price):
     for i in range(cuts, -1, -1):
         cur = start[cur]
         starts[i] = cur
-    total = J[col((starts[1] if cuts else n) - 1, band)]  # first segment, as I[0, l]
+    total = J[col((starts[1] if cuts else n) - 1, stride)]  # first segment, as I[0, l]
     for i in range(1, cuts + 1):
         end = starts[i + 1] if i < cuts else n
-        total = total + J[col(end - 1, band) + starts[i]]
+        total = total + J[col(end - 1, stride) + starts[i]]
     return cuts, total
 
 
-def upper_bound(J, band: int, n: int, m: int, lmin: int, lmax: int, pen: np.ndarray) -> float:
+def upper_bound(J, stride: int, n: int, m: int, lmin: int, lmax: int, pen: np.ndarray) -> float:
     """U: the lowest cpd_auto cost among a few concrete splits with at most m change points
     (inf if none fits). Prices per cut (I units) are the penalty's slopes at K = 1, 2, 4, …, m,
     0 and "more than any scatter"; then four around the best K."""
@@ -140,7 +140,7 @@ def upper_bound(J, band: int, n: int, m: int, lmin: int, lmax: int, pen: np.ndar
         return float(n) * (pen[K + 1] - pen[K]) if K < m else 0.0
 
     def best_of(prices):
-        splits = _in_threads(_priced_split, [(J, band, n, lmin, lmax, float(p)) for p in prices])
+        splits = _in_threads(_priced_split, [(J, stride, n, lmin, lmax, float(p)) for p in prices])
         cuts = np.array([c for c, _ in splits], dtype=np.int64)
         totals = np.array([t for _, t in splits])
         ok = (cuts >= 0) & (cuts <= m)
@@ -191,12 +191,12 @@ def penalty_lines(pen: np.ndarray, M: int, tol: float) -> tuple[np.ndarray, np.n
 
 
 @njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
-def _remainder_lines(J, band, n, lmax, prices, P, lines):
+def _remainder_lines(J, stride, n, lmax, prices, P, lines):
     """Backward DP for the lines given (rows of P, in place): e from n down pushes
     J[t, e−1] + price + P[e] to every t it can start from (P[e] is final once every e' > e has
     pushed). J's column e−1 is contiguous in t: the inner loop vectorises."""
     for e in range(n, 0, -1):
-        off = col(e - 1, band)
+        off = col(e - 1, stride)
         t0 = max(0, e - lmax)
         for i in lines:
             q = P[i, e] + prices[i]
@@ -205,7 +205,7 @@ def _remainder_lines(J, band, n, lmax, prices, P, lines):
                 row[t] = min(row[t], J[off + t] + q)
 
 
-def remainder_bounds(J, band: int, n: int, lmax: int, prices: np.ndarray) -> np.ndarray:
+def remainder_bounds(J, stride: int, n: int, lmax: int, prices: np.ndarray) -> np.ndarray:
     """P [G, n+1]: P[i, t] = min over splits of steps t..n−1 into segments of 1..lmax steps of
     Σ J + prices[i]·segments (P[:, n] = 0), for every price. The lines are shared out between
     the threads (each reads J once)."""
@@ -213,7 +213,7 @@ def remainder_bounds(J, band: int, n: int, lmax: int, prices: np.ndarray) -> np.
     P = np.full((G, n + 1), np.inf)
     P[:, n] = 0.0
     groups = max(1, min(G, numba.config.NUMBA_NUM_THREADS))
-    _in_threads(_remainder_lines, [(J, band, n, lmax, prices, P, np.arange(g, G, groups))
+    _in_threads(_remainder_lines, [(J, stride, n, lmax, prices, P, np.arange(g, G, groups))
                                    for g in range(groups)])
     return P
 
@@ -240,102 +240,114 @@ def _grown(a, used, more):
 
 
 @njit(cache=True)
-def _expand(J, band, n, M, lmin, lmax, pen, pen_floor, P, a_I, g_I, last_K, U, margin):
-    """Layers k = 0..M of I over the nodes that can win (module docstring, steps 3-4).
-
-    Returns (vals, row_lo, row_hi, row_off, costs [M+1], evaluated): layer k holds I[k, l] for
-    l in [row_lo[k], row_hi[k]) at vals[row_off[k] + l − row_lo[k]] (inf where pruned); costs[k]
-    is cpd_auto's score of k change points where column n was reached, else inf."""
-    nf = float(n)
-    thr = nf * (U + margin)
-    vals = np.empty(8 * (n + 1))
-    used = 0
-    row_lo = np.zeros(M + 1, np.int64)
-    row_hi = np.zeros(M + 1, np.int64)
-    row_off = np.zeros(M + 1, np.int64)
-    costs = np.full(M + 1, np.inf)
-    cands = np.empty(n + 1, np.int64)  # expandable nodes of the layer just done
-    nxt = np.empty(n + 1, np.int64)
-    live = np.empty(n + 1, np.int64)
-    evaluated = 0
-    n_cands = 0
-    top = min(lmax, n)  # layer 0: one segment 0..l−1
-    row_lo[0], row_hi[0] = lmin, top + 1
-    for l in range(lmin, top + 1):
-        vals[used] = J[col(l - 1, band)]
+def _first_layer(J, stride, n, lmin, lmax, P, a_I, g_I, thr, vals, cands):
+    """Layer 0 (one segment, steps 0..l−1) into vals[0:], its expandable nodes into cands:
+    (values written, expandable nodes)."""
+    used, n_cands = 0, 0
+    for l in range(lmin, min(lmax, n) + 1):
+        vals[used] = J[col(l - 1, stride)]
         if l <= n - lmin and vals[used] + _bounds_at(P, a_I, g_I, 0, 0, l)[0] <= thr:
             cands[n_cands] = l
             n_cands += 1
         used += 1
-    if top == n:
+    return used, n_cands
+
+
+@njit(cache=True)
+def _next_layer(J, stride, n, k, lmin, lmax, vals, used, prev_lo, prev_off, cands, n_cands, nxt,
+                live, P, a_I, g_I, first, thr):
+    """Layer k, column by column from the first expandable node of layer k−1 (``cands``), into
+    vals[used:]: each column's min over the live candidates; a candidate enters when its segment
+    reaches lmin steps and leaves when it exceeds lmax or the drop bound (module docstring,
+    step 4). Columns with no live candidate before the next one enters hold inf. Returns
+    (values written so far, expandable nodes written to nxt, I[k, n] or inf, candidates
+    evaluated)."""
+    n_live, n_next, ci, evaluated = 0, 0, 0, 0
+    last = np.inf
+    l = cands[0] + lmin
+    while l <= n:
+        while ci < n_cands and cands[ci] + lmin <= l:
+            live[n_live] = cands[ci]
+            n_live += 1
+            ci += 1
+        if n_live == 0 and ci == n_cands:
+            break
+        off = col(l - 1, stride)
+        alive_b, drop_b = _bounds_at(P, a_I, g_I, first, k, l) if l < n else (0.0, 0.0)
+        best = np.inf
+        keep = 0
+        for i in range(n_live):
+            t = live[i]
+            v = vals[prev_off + t - prev_lo] + J[off + t]
+            best = min(best, v)
+            if l - t < lmax and v + drop_b <= thr:
+                live[keep] = t
+                keep += 1
+        evaluated += n_live
+        n_live = keep
+        vals[used] = best
+        used += 1
+        if l == n:
+            last = best
+        elif l <= n - lmin and best < np.inf and best + alive_b <= thr:
+            nxt[n_next] = l
+            n_next += 1
+        l += 1
+    return used, n_next, last, evaluated
+
+
+@njit(cache=True)
+def _expand(J, stride, n, M, lmin, lmax, pen, pen_floor, P, a_I, g_I, last_K, U, margin):
+    """Layers k = 0..M of I over the nodes that can win (module docstring, steps 2-4).
+
+    Returns (vals, row_lo, row_hi, row_off, costs [M+1], evaluated, layers): layer k holds
+    I[k, l] for l in [row_lo[k], row_hi[k]) at vals[row_off[k] + l − row_lo[k]] (inf where
+    pruned); costs[k] is cpd_auto's score of k change points, inf where column n was not
+    reached. Each layer's own cost lowers U (and so the bounds) for the layers after it."""
+    nf = float(n)
+    vals = np.empty(8 * (n + 1))
+    row_lo = np.zeros(M + 1, np.int64)
+    row_off = np.zeros(M + 1, np.int64)
+    row_hi = np.zeros(M + 1, np.int64)
+    costs = np.full(M + 1, np.inf)
+    cands = np.empty(n + 1, np.int64)  # expandable nodes of the layer just done
+    nxt = np.empty(n + 1, np.int64)
+    live = np.empty(n + 1, np.int64)
+    used, n_cands = _first_layer(J, stride, n, lmin, lmax, P, a_I, g_I, nf * (U + margin), vals, cands)
+    row_lo[0], row_hi[0] = lmin, lmin + used
+    if lmax >= n:
         costs[0] = vals[used - 1] / nf + pen[0]
         U = min(U, costs[0])
-        thr = nf * (U + margin)
-    layers = 1
-    first = 0  # lines that still cover some K >= k
+    evaluated, layers, first = 0, 1, 0  # first: the lines that still cover some K >= k
     for k in range(1, M + 1):
         if n_cands == 0 or pen_floor[k] > U + margin:
             break
-        layers += 1
         while last_K[first] < k:
             first += 1
-        lo_p, off_p = row_lo[k - 1], row_off[k - 1]
         row_lo[k], row_off[k] = cands[0] + lmin, used
-        n_live, n_next, ci = 0, 0, 0
-        l = row_lo[k]
-        if used + (n + 1 - l) > len(vals):  # room for this layer's widest row
-            vals = _grown(vals, used, n + 1 - l)
-        while l <= n:
-            while ci < n_cands and cands[ci] + lmin <= l:
-                live[n_live] = cands[ci]
-                n_live += 1
-                ci += 1
-            if n_live == 0:  # a gap before the next candidate starts
-                if ci == n_cands:
-                    break
-                vals[used] = np.inf
-                used += 1
-                l += 1
-                continue
-            off = col(l - 1, band)
-            alive_b, drop_b = _bounds_at(P, a_I, g_I, first, k, l) if l < n else (0.0, 0.0)
-            best = np.inf
-            keep = 0
-            for i in range(n_live):
-                t = live[i]
-                v = vals[off_p + t - lo_p] + J[off + t]
-                best = min(best, v)
-                if l - t < lmax and v + drop_b <= thr:
-                    live[keep] = t
-                    keep += 1
-            evaluated += n_live
-            n_live = keep
-            vals[used] = best
-            used += 1
-            if l == n:
-                costs[k] = best / nf + pen[k]
-                if costs[k] < U:
-                    U = costs[k]
-                    thr = nf * (U + margin)
-            elif l <= n - lmin and best + alive_b <= thr:
-                nxt[n_next] = l
-                n_next += 1
-            l += 1
+        if used + (n + 1 - row_lo[k]) > len(vals):  # room for this layer's widest row
+            vals = _grown(vals, used, n + 1 - row_lo[k])
+        used, n_cands, last, done = _next_layer(
+            J, stride, n, k, lmin, lmax, vals, used, row_lo[k - 1], row_off[k - 1], cands, n_cands,
+            nxt, live, P, a_I, g_I, first, nf * (U + margin))
         row_hi[k] = row_lo[k] + (used - row_off[k])
         cands, nxt = nxt, cands
-        n_cands = n_next
+        costs[k] = last / nf + pen[k]
+        U = min(U, costs[k])
+        evaluated += done
+        layers += 1
     return vals[:used], row_lo[:layers], row_hi[:layers], row_off[:layers], costs, evaluated, layers
 
 
 @njit(cache=True)
-def _backtrack(J, band, vals, row_lo, row_hi, row_off, k_best, n, lmin, lmax):
+def _backtrack(J, stride, vals, row_lo, row_hi, row_off, k_best, n, lmin, lmax):
     """Change points (segment starts, ascending) of the best k_best-change-point split; first
     minimum on ties, like np.argmin in the public code (pruned nodes cannot be a minimum)."""
     cps = np.zeros(k_best, dtype=np.int64)
     cur = n
     for k in range(k_best, 0, -1):
         lo, hi, ro = row_lo[k - 1], row_hi[k - 1], row_off[k - 1]
-        off = col(cur - 1, band)
+        off = col(cur - 1, stride)
         best, arg = np.inf, -1
         for t in range(max(k * lmin, cur - lmax, lo), min(cur - lmin + 1, hi)):
             v = vals[ro + t - lo] + J[off + t]
@@ -346,13 +358,13 @@ def _backtrack(J, band, vals, row_lo, row_hi, row_off, k_best, n, lmin, lmax):
     return cps
 
 
-def cpd_auto(J, band: int, n: int, m: int, lmin: int, lmax: int, vmax: float,
+def cpd_auto(J, stride: int, n: int, m: int, lmin: int, lmax: int, vmax: float,
              segment_error: float) -> Search:
-    """cpd_auto on scatters J (packed if band == 0, else banded; ``kts_scatters``) with at most
+    """cpd_auto on scatters J (J[t, e] at e·stride + t; ``kts_scatters``) with at most
     m change points and segments of lmin..lmax steps; ``segment_error``: how far one computed
     scatter can be from its exact value. Raises ValueError if no split fits the bounds."""
     pen = penalties(n, m, vmax)
-    U = upper_bound(J, band, n, m, lmin, lmax, pen)
+    U = upper_bound(J, stride, n, m, lmin, lmax, pen)
     # a lower bound on pen(k') for every k' >= k (suffix min: holds even where rounding dips)
     pen_floor = np.ascontiguousarray(np.minimum.accumulate(pen[::-1])[::-1])
 
@@ -370,12 +382,12 @@ def cpd_auto(J, band: int, n: int, m: int, lmin: int, lmax: int, vmax: float,
         alpha, gamma, last_K = penalty_lines(pen, M, max(margin / 2, _LINE_TOL / n))
     else:
         alpha, gamma, last_K = np.zeros(1), np.zeros(1), np.zeros(1, np.int64)
-    P = remainder_bounds(J, band, n, lmax, float(n) * gamma)
+    P = remainder_bounds(J, stride, n, lmax, float(n) * gamma)
     vals, row_lo, row_hi, row_off, costs, evaluated, layers = _expand(
-        J, band, n, M, lmin, lmax, pen, pen_floor, P, float(n) * alpha, float(n) * gamma,
+        J, stride, n, M, lmin, lmax, pen, pen_floor, P, float(n) * alpha, float(n) * gamma,
         last_K, U, margin)
     k_best = int(np.argmin(costs))  # first minimum, as np.argmin over all k in cpd_auto
     if not np.isfinite(costs[k_best]):
         raise ValueError("KTS: no feasible segmentation for these segment-length bounds")
-    cps = _backtrack(J, band, vals, row_lo, row_hi, row_off, k_best, n, lmin, lmax)
+    cps = _backtrack(J, stride, vals, row_lo, row_hi, row_off, k_best, n, lmin, lmax)
     return Search(cps, k_best, layers, int(evaluated))

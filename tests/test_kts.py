@@ -39,6 +39,11 @@ def piecewise(n, rng, dim=16, noise=0.3, max_cuts=8):
     return means[label] + noise * rng.normal(size=(n, dim))
 
 
+def in_place(K):
+    """The full scatters J (stride n) built in a copy of K's buffer."""
+    return kts_scatters.scatters_in_place(K.copy(), np.cumsum(np.concatenate(([0.0], np.diag(K)))))
+
+
 SMALL_N = list(range(1, 26)) + [31, 40, 57]
 
 
@@ -131,7 +136,7 @@ def test_banded_scatters_are_the_same_scatters():
     band = kts_scatters.band_scatters(normalized_features(X), L)
     for e in range(90):
         for t in range(max(0, e - L + 1), e + 1):
-            assert band[kts_scatters.col(e, L) + t] == pytest.approx(J[t, e], abs=1e-12)
+            assert band[kts_scatters.col(e, L - 1) + t] == pytest.approx(J[t, e], abs=1e-12)
 
 
 def test_banded_long_sequence_matches_reference():
@@ -148,8 +153,9 @@ def test_scatters_are_bitwise_the_reference():
     for n in (1, 2, 7, 64, 65, 150):  # rows come in blocks of 64
         K = kernel_of(rng.normal(size=(n, 10)))
         J = loop_scatters(K)
-        packed = kts_scatters.packed_scatters(K, np.cumsum(np.concatenate(([0.0], np.diag(K)))))
-        assert np.array_equal(packed, np.concatenate([J[: e + 1, e] for e in range(n)]))
+        full = in_place(K)
+        assert np.array_equal(np.concatenate([full[e * n: e * n + e + 1] for e in range(n)]),
+                              np.concatenate([J[: e + 1, e] for e in range(n)]))
         assert np.array_equal(public_scatters(K), J)
 
 
@@ -245,11 +251,11 @@ def test_remainder_bound_is_the_best_priced_split():
     n = len(X)
     K = kernel_of(X)
     J = loop_scatters(K)
-    packed = kts_scatters.packed_scatters(K, np.cumsum(np.concatenate(([0.0], np.diag(K)))))
+    full = in_place(K)
     prices = np.array([0.0, 0.7, 3.0])
-    for band, L in ((0, n), (20, 20)):
-        Jc = packed if band == 0 else kts_scatters.band_scatters(normalized_features(X), L)
-        P = kts_search.remainder_bounds(Jc, band, n, L, prices)
+    for stride, L in ((n, n), (19, 20)):
+        Jc = full if L == n else kts_scatters.band_scatters(normalized_features(X), L)
+        P = kts_search.remainder_bounds(Jc, stride, n, L, prices)
         for i, price in enumerate(prices):
             want = np.zeros(n + 1)
             for t in range(n - 1, -1, -1):
@@ -263,12 +269,12 @@ def test_priced_split_is_a_real_split_scored_as_the_dp_scores_it():
     rng = np.random.default_rng(22)
     X = piecewise(80, rng, noise=0.4)
     K = kernel_of(X)
-    Jp = kts_scatters.packed_scatters(K, np.cumsum(np.concatenate(([0.0], np.diag(K)))))
     I, _ = loop_dp(loop_scatters(K), 79)
+    full = in_place(K)
     for price in (0.0, 0.3, 2.0, 1e3):
-        cuts, cost = kts_search._priced_split(Jp, 0, 80, 1, 80, price)
+        cuts, cost = kts_search._priced_split(full, 80, 80, 1, 80, price)
         assert 0 <= cuts <= 79 and cost >= I[cuts, 80] - 1e-12
-    cuts, cost = kts_search._priced_split(Jp, 0, 80, 3, 80, 0.0)
+    cuts, cost = kts_search._priced_split(full, 80, 80, 3, 80, 0.0)
     assert cuts <= 80 // 3 - 1
 
 
