@@ -37,6 +37,7 @@ bounds are loose and the work grows towards the public code's, but stays exact.
 """
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -51,11 +52,21 @@ _MAX_LINES = 16  # lines under the penalty (each costs one O(n²/2) backward DP)
 _LINE_TOL = 4.0  # how close a line stays to the penalty, at least (in cost·n units)
 
 
+def _threads() -> int:
+    """Threads to use: NUMBA_NUM_THREADS (default: the CPUs), at most OMP_NUM_THREADS when set
+    (what a Ray task is given; BLAS follows it too)."""
+    n = numba.config.NUMBA_NUM_THREADS
+    omp = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if omp.isdigit() and int(omp) > 0:
+        n = min(n, int(omp))
+    return max(1, n)
+
+
 def _in_threads(fn, calls: list[tuple]) -> list:
-    """[fn(*args) for args in calls], on up to NUMBA_NUM_THREADS threads (fn is compiled with
-    nogil: the threads run in parallel). Plain threads rather than numba's parallel loops: no
-    spinning barriers on a busy machine, and far less to compile."""
-    workers = min(len(calls), max(1, numba.config.NUMBA_NUM_THREADS))
+    """[fn(*args) for args in calls] on up to ``_threads()`` threads (fn is compiled with nogil:
+    the threads run in parallel). Plain threads rather than numba's parallel loops: no spinning
+    barriers on a busy machine, and far less to compile."""
+    workers = min(len(calls), _threads())
     if workers <= 1:
         return [fn(*args) for args in calls]
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -212,7 +223,7 @@ def remainder_bounds(J, stride: int, n: int, lmax: int, prices: np.ndarray) -> n
     G = len(prices)
     P = np.full((G, n + 1), np.inf)
     P[:, n] = 0.0
-    groups = max(1, min(G, numba.config.NUMBA_NUM_THREADS))
+    groups = min(G, _threads())
     _in_threads(_remainder_lines, [(J, stride, n, lmax, prices, P, np.arange(g, G, groups))
                                    for g in range(groups)])
     return P

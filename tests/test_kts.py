@@ -434,3 +434,27 @@ def test_vsum_kts_command_with_a_segment_length_bound(tmp_path):
     assert fs.attrs("v")["kts"]["max_segment_steps"] == 6
     want, _ = kts_segments(feats, np.arange(120) * 15, 120 * 15, KTSParams(max_segment_steps=6))
     np.testing.assert_array_equal(fs.load("v", "segments/change_points"), want)
+
+
+def test_vsum_bench_kts_measures_both_and_checks_identity(tmp_path):
+    """`vsum bench kts` on tiny inputs: one row per (input, n), both sides run and agree, the
+    figures land in the JSON; an unknown input kind is a usage error (exit 2, one line)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    vsum = str(Path(sys.executable).parent / "vsum")
+    out = tmp_path / "kts.json"
+    done = subprocess.run([vsum, "bench", "kts", "--sizes", "40,70", "--inputs", "realistic,random",
+                           "--dim", "16", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    res = json.loads(out.read_text())
+    assert [(r["input"], r["n"]) for r in res["rows"]] == [
+        ("realistic", 40), ("realistic", 70), ("random", 40), ("random", 70)]
+    assert all(r["identical"] is True and r["ref_s"] > 0 and r["ours_s"] > 0 for r in res["rows"])
+    assert res["rows"][-1]["k_best"] == 69  # random rows: every step its own segment
+    assert "load_1min" in res["load_start"] and "PASS  identical" in done.stdout
+    bad = subprocess.run([vsum, "bench", "kts", "--inputs", "video"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "video" in bad.stderr

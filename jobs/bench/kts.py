@@ -73,10 +73,13 @@ def _row(kind: str, n: int, dim: int, seed: int, with_ref: bool, max_seg, full: 
 
     feats = make_features(kind, n, dim, seed)
     found, ours_s, ours_cpu, ours_mb = _measure(lambda: search(feats, KTSParams(max_segment_steps=max_seg)))
-    ours = found.change_points
+    if found is None:  # nothing to cut (constant input): one segment, no work
+        ours, evaluated = np.zeros(0, np.int64), 0
+    else:
+        ours, evaluated = found.change_points, found.evaluated
     row = {"input": kind, "n": n, "k_best": len(ours), "ours_s": ours_s, "ours_cpu_s": ours_cpu,
-           "ours_peak_mb": ours_mb, "evaluated": found.evaluated,
-           "evaluated_share": found.evaluated / _public_candidates(n),
+           "ours_peak_mb": ours_mb, "evaluated": evaluated,
+           "evaluated_share": evaluated / _public_candidates(n),
            "planted_cuts": len(realistic_shots(n, seed=seed)) - 1 if kind == "realistic" else None,
            "ref_s": None, "ref_cpu_s": None, "ref_peak_mb": None, "ratio": None, "identical": None}
     if with_ref:
