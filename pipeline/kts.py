@@ -126,7 +126,7 @@ def search(features: np.ndarray, params: KTSParams = KTSParams()):
         J = band_scatters(x, lmax)
         del x
         return cpd_auto(J, lmax - 1, n, m, lmin, lmax, params.vmax, error)
-    K = linear_kernel(x)
+    K = np.ascontiguousarray(linear_kernel(x))  # (x @ x.T already is: no copy)
     del x
     K1 = np.cumsum(np.concatenate(([0.0], np.diag(K))))
     J = scatters_in_place(K, K1)  # J takes K's place: one n×n float64 array in all

@@ -28,22 +28,33 @@ _ROWS = 64  # rows of K2 per block in scatters_in_place: [64, n+1] float64, 3.7 
 
 
 @njit(cache=True)
+def filled(n, value):
+    """np.full(n, value) as float64, compiled: numba takes ~0.5 s to compile each np.full or
+    np.zeros call, and every first run after an install pays for it."""
+    a = np.empty(n)
+    for i in range(n):
+        a[i] = value
+    return a
+
+
+@njit(cache=True)
 def col(e, stride):
     """Offset of column e (segments ending at step e) in J: J[t, e] = J[col(e, stride) + t]."""
     return e * stride
 
 
 @njit(cache=True)
-def _cumulative_rows(K, colsum, rows, r0, r1):
+def _cumulative_rows(flat, n, colsum, rows, r0, r1):
     """K2[r, :] for r in [r0, r1) into rows[r − r0] (K2 = cumsum(cumsum(K, 0), 1) with a zero
     border): running column sums, then a running row sum, the same additions in the same order
-    as numpy's cumsum. Reads K's rows r0−1 .. r1−2."""
-    n = K.shape[0]
+    as numpy's cumsum. Reads K's rows r0−1 .. r1−2 (K = flat [n·n], row-major)."""
     for r in range(r0, r1):
         row = rows[r - r0]
+        row[0] = 0.0
         acc = 0.0
+        base = (r - 1) * n
         for b in range(n):
-            colsum[b] = colsum[b] + K[r - 1, b]
+            colsum[b] = colsum[b] + flat[base + b]
             acc = acc + colsum[b]
             row[b + 1] = acc
 
@@ -54,24 +65,31 @@ def _scatter(K1, a, diag_t, row_t, d, t, e):
     return (K1[e + 1] - K1[t]) - (((a + diag_t) - row_t) - d) / float(e - t + 1)
 
 
-@njit(cache=True)
 def scatters_in_place(K: np.ndarray, K1: np.ndarray) -> np.ndarray:
     """J with stride n in K's own buffer (K [n, n] C-contiguous is destroyed), from K and
-    K1 = cumsum of diag(K) with a leading 0 [n+1]; returns the buffer flat, [n·n].
+    K1 = cumsum of diag(K) with a leading 0 [n+1]; returns the buffer flat, [n·n]."""
+    if not K.flags.c_contiguous:
+        raise ValueError("scatters_in_place needs a C-contiguous kernel")
+    flat = K.reshape(-1)  # a view
+    _scatters_into(flat, K.shape[0], K1)
+    return flat
+
+
+@njit(cache=True)
+def _scatters_into(flat, n, K1):
+    """scatters_in_place on K's buffer ``flat`` [n·n].
 
     Rows of K2 come in blocks of _ROWS. Row r needs K's row r−1; once a block is done, those K
     rows are free: J's column e (segments ending at e) goes to row e, left of the diagonal, and
     K2[t, c] (c beyond the block, needed to finish segment [t, c−1] later) is parked right of
     the diagonal in row t−1, at column c−1. Segments that start before the block are finished
     in 64×64 tiles, so both the parked values and J are read and written a cache line at a time."""
-    n = K.shape[0]
-    flat = K.reshape(n * n)
-    colsum = np.zeros(n)  # cumsum(K, 0) up to the current row
-    diag = np.zeros(n + 1)  # K2[t, t]
-    rows = np.zeros((_ROWS, n + 1))
+    colsum = filled(n, 0.0)  # cumsum(K, 0) up to the current row
+    diag = filled(n + 1, 0.0)  # K2[t, t]
+    rows = np.empty((_ROWS, n + 1))
     for r0 in range(1, n + 1, _ROWS):
         r1 = min(r0 + _ROWS, n + 1)
-        _cumulative_rows(K, colsum, rows, r0, r1)  # from here on K's rows < r1 − 1 are free
+        _cumulative_rows(flat, n, colsum, rows, r0, r1)  # from here on K's rows < r1 − 1 are free
         for r in range(r0, r1):
             diag[r] = rows[r - r0, r]
         for r in range(r0, r1):  # segments inside the block: K2[t, r] is still in ``rows``
@@ -100,8 +118,8 @@ def band_scatters(x: np.ndarray, L: int) -> np.ndarray:
     cumulative sum is involved (the rounding differs from the public code's, which has no
     length bound; the values are the same scatters)."""
     n, d = x.shape
-    J = np.zeros(n * L)
-    acc = np.zeros(d)
+    J = filled(n * L, 0.0)
+    acc = np.empty(d)
     for t in range(n):
         acc[:] = 0.0
         sq = 0.0

@@ -45,7 +45,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from pipeline.kts_scatters import col
+from pipeline.kts_scatters import col, filled
 
 MARGIN_ERRORS = 5.0  # margin = 5 × the rounding bound E of a path (module docstring)
 _MAX_LINES = 16  # lines under the penalty (each costs one O(n²/2) backward DP)
@@ -95,12 +95,14 @@ def _priced_split(J, stride, n, lmin, lmax, price):
     layered DP sums it; (-1, inf) if no split fits [lmin, lmax]. A candidate t is retired once
     F[t] + J[t, l−1] >= F[l] + price (then l beats it at every column from l + lmin on, by
     superadditivity). Rounding may retire a near-tie: this is an upper bound, not the answer."""
-    F = np.full(n + 1, np.inf)
+    F = filled(n + 1, np.inf)
     F[0] = 0.0
-    start = np.zeros(n + 1, np.int64)
+    start = np.empty(n + 1, np.int64)
     live = np.empty(n + 1, np.int64)
     val = np.empty(n + 1)
-    expiry = np.full(n + 1, n + 1, np.int64)  # last column a candidate may still serve
+    expiry = np.empty(n + 1, np.int64)  # last column a candidate may still serve
+    for i in range(n + 1):
+        expiry[i] = n + 1
     n_live = 0
     for l in range(lmin, n + 1):
         if F[l - lmin] < np.inf:
@@ -130,7 +132,7 @@ def _priced_split(J, stride, n, lmin, lmax, price):
     while cur > 0:
         cuts += 1
         cur = start[cur]
-    starts = np.zeros(cuts + 1, np.int64)
+    starts = np.empty(cuts + 1, np.int64)
     cur = n
     for i in range(cuts, -1, -1):
         cur = start[cur]
@@ -246,7 +248,8 @@ def _bounds_at(P, a_I, g_I, first, k, l):
 def _grown(a, used, more):
     """a copy of a[:used] in an array with room for at least ``more`` after it (doubling)."""
     b = np.empty(max(2 * len(a), used + more))
-    b[:used] = a[:used]
+    for i in range(used):  # a loop, not b[:used] = a[:used]: slice assignment takes seconds to compile
+        b[i] = a[i]
     return b
 
 
@@ -317,10 +320,11 @@ def _expand(J, stride, n, M, lmin, lmax, pen, pen_floor, P, a_I, g_I, last_K, U,
     reached. Each layer's own cost lowers U (and so the bounds) for the layers after it."""
     nf = float(n)
     vals = np.empty(8 * (n + 1))
-    row_lo = np.zeros(M + 1, np.int64)
-    row_off = np.zeros(M + 1, np.int64)
-    row_hi = np.zeros(M + 1, np.int64)
-    costs = np.full(M + 1, np.inf)
+    row_lo = np.empty(M + 1, np.int64)
+    row_off = np.empty(M + 1, np.int64)
+    row_hi = np.empty(M + 1, np.int64)
+    row_off[0] = 0
+    costs = filled(M + 1, np.inf)
     cands = np.empty(n + 1, np.int64)  # expandable nodes of the layer just done
     nxt = np.empty(n + 1, np.int64)
     live = np.empty(n + 1, np.int64)
@@ -354,7 +358,7 @@ def _expand(J, stride, n, M, lmin, lmax, pen, pen_floor, P, a_I, g_I, last_K, U,
 def _backtrack(J, stride, vals, row_lo, row_hi, row_off, k_best, n, lmin, lmax):
     """Change points (segment starts, ascending) of the best k_best-change-point split; first
     minimum on ties, like np.argmin in the public code (pruned nodes cannot be a minimum)."""
-    cps = np.zeros(k_best, dtype=np.int64)
+    cps = np.empty(k_best, dtype=np.int64)
     cur = n
     for k in range(k_best, 0, -1):
         lo, hi, ro = row_lo[k - 1], row_hi[k - 1], row_off[k - 1]
