@@ -278,6 +278,20 @@ def test_priced_split_is_a_real_split_scored_as_the_dp_scores_it():
     assert cuts <= 80 // 3 - 1
 
 
+def test_threads_follow_omp_num_threads_and_do_not_change_the_answer(monkeypatch):
+    """A Ray task is given OMP_NUM_THREADS=1: the search then runs on one thread, with exactly
+    the same result and work as on several."""
+    X = realistic_features(300, 64, seed=9)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert kts_search._threads() == 1
+    one = search(X)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert kts_search._threads() == min(2, kts_search.numba.config.NUMBA_NUM_THREADS)
+    two = search(X)
+    np.testing.assert_array_equal(one.change_points, two.change_points)
+    assert (one.k_best, one.layers, one.evaluated) == (two.k_best, two.layers, two.evaluated)
+
+
 # -- bad input -----------------------------------------------------------------------------------
 def test_too_short_or_constant_gives_one_segment():
     assert len(change_points_steps(np.ones((1, 5)))) == 0
