@@ -22,8 +22,9 @@ def register(sub) -> None:
     p.add_argument("--max-change-points", type=int, default=None,
                    help="upper bound on change points (default n_steps-1)")
     p.add_argument("--min-seg", type=int, default=1, help="minimum segment length in steps")
-    p.add_argument("--max-seg", type=int, default=None,
-                   help="maximum segment length in steps (default unbounded = exact KTS)")
+    p.add_argument("--max-seg", "--max-segment-steps", dest="max_seg", type=int, default=None,
+                   help="maximum segment length in steps (default unbounded = exact KTS); an "
+                        "approximation of KTS for very long videos: O(n·L) memory, no n×n kernel")
     p.add_argument("--center", action="store_true",
                    help="subtract the video's mean feature first (for random-init features)")
     p.set_defaults(func=run_cli)
