@@ -209,12 +209,10 @@ def download(url: str, dst: Path, hash_prefix: str, who: str) -> None:
         raise WeightsUnavailable(f"{who}: the download from {url} failed its hash check (sha256 {got}…, "
                                  f"its name says {hash_prefix}…): corrupt or truncated, deleted and not "
                                  f"loaded; {advice}", file=str(dst)) from None
-    except http.client.IncompleteRead as e:
-        raise WeightsUnavailable(f"{who}: the download from {url} was cut short ({len(e.partial)} bytes "
-                                 f"read, {e.expected} missing): deleted and not loaded; {advice}",
-                                 file=str(dst)) from None
     except (OSError, http.client.HTTPException, urllib.error.URLError, ValueError) as e:
         reason = " ".join(str(getattr(e, "reason", None) or e).split())[:160] or type(e).__name__
+        if isinstance(e, urllib.error.HTTPError):
+            reason = f"HTTP {e.code} {reason}"
         raise WeightsUnavailable(f"{who}: pretrained weights {dst.name} are not cached and could not be "
                                  f"downloaded from {url} ({type(e).__name__}: {reason}); {advice}",
                                  file=str(dst)) from None
