@@ -58,8 +58,6 @@ def check_weights(names: list[str], opts: ExtractorOptions) -> None:
     """Load each weighted extractor's state dict and fit it into its model built on the ``meta``
     device (no memory, no compute): a missing, unreadable or mismatched file raises one
     WeightsError line naming the first bad key, before any store or worker exists."""
-    import torch
-
     from pipeline.features.weights import load_state_dict, resolved
 
     for name in names:
@@ -68,6 +66,8 @@ def check_weights(names: list[str], opts: ExtractorOptions) -> None:
         w = resolved(name, opts)
         if w.is_random:
             continue
+        import torch
+
         state = load_state_dict(w)
         module = EXTRACTORS.get(name).__module__
         model_from_state = __import__(module, fromlist=["model_from_state"]).model_from_state

@@ -12,6 +12,7 @@ so the extractor only crops/normalises. Extractors never open files or write sto
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
@@ -75,8 +76,10 @@ class FeatureSpec:
         return d
 
     def weights_identity(self) -> dict:
-        """{"name", "file", "sha256"} (file and sha256 None for a random init)."""
-        return {"name": self.weights, "file": self.weights_file, "sha256": self.weights_sha256}
+        """{"name", "file" (its base name), "sha256"}; file and sha256 are None for a random init
+        (the full path is ``weights_file``)."""
+        file = os.path.basename(self.weights_file) if self.weights_file else None
+        return {"name": self.weights, "file": file, "sha256": self.weights_sha256}
 
 
 def spec_weights(w: ResolvedWeights, label: str | None = None) -> dict:

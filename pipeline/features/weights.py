@@ -197,11 +197,11 @@ def download(url: str, dst: Path, hash_prefix: str, who: str) -> None:
     advice = (f"put {dst.name} in {dst.parent}, give a mirror with --weights-url BASE (or "
               f"{MIRROR_ENV}), or pass --weights random to extract with random weights")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    print(f"{who}: downloading {url} -> {dst}", file=sys.stderr, flush=True)
     old_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        torch.hub.download_url_to_file(url, str(dst), hash_prefix=hash_prefix or None, progress=False)
+        torch.hub.download_url_to_file(url, str(dst), hash_prefix=hash_prefix or None,
+                                       progress=sys.stderr.isatty())
     except RuntimeError as e:
         if "invalid hash value" not in str(e):
             raise
@@ -218,7 +218,7 @@ def download(url: str, dst: Path, hash_prefix: str, who: str) -> None:
                                  file=str(dst)) from None
     finally:
         socket.setdefaulttimeout(old_timeout)
-    print(f"{who}: {dst.name} downloaded, sha256 starts with {hash_prefix} as its name says",
+    print(f"{who}: downloaded {url} -> {dst} (sha256 starts with {hash_prefix}, as its name says)",
           file=sys.stderr, flush=True)
 
 
@@ -250,10 +250,10 @@ def load_state_dict(w: ResolvedWeights) -> dict | None:
         raise WeightsError(f"{w.extractor}: weights file differs from the one the job started with "
                            f"(sha256 {hashlib.sha256(data).hexdigest()[:12]}…, expected "
                            f"{w.sha256[:12]}…)", file=path)
-    return state_dict_from_bytes(data, path)
+    return state_dict_from_bytes(data, path, w.extractor)
 
 
-def state_dict_from_bytes(data: bytes, origin: str) -> dict:
+def state_dict_from_bytes(data: bytes, origin: str, who: str = "weights") -> dict:
     """Tensors only (``weights_only=True``: no pickled code runs); unwraps ``{"state_dict": …}``
     and a DataParallel ``module.`` prefix. Anything else is one WeightsError line."""
     import torch
@@ -262,12 +262,12 @@ def state_dict_from_bytes(data: bytes, origin: str) -> dict:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling/zip error means "not a checkpoint"
         # torch's own message is many lines about weights_only; the type says enough
-        raise WeightsError(f"not a readable tensors-only torch checkpoint ({type(e).__name__})",
+        raise WeightsError(f"{who}: not a readable tensors-only torch checkpoint ({type(e).__name__})",
                            file=origin) from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsError(f"expected a state dict of tensors, got {type(obj).__name__}", file=origin)
+        raise WeightsError(f"{who}: expected a state dict of tensors, got {type(obj).__name__}", file=origin)
     if obj and all(k.startswith("module.") for k in obj):
         obj = {k[len("module."):]: v for k, v in obj.items()}
     return obj
