@@ -115,6 +115,10 @@ class _Worker:
                    node=ray.get_runtime_context().get_node_id()[:12], started=started, finished=time.time(),
                    device=self.facts["device"], gpu_ids=",".join(self.facts["gpu_ids"]),
                    cuda_visible_devices=self.facts["cuda_visible_devices"] or "")
+        if self.facts["device"] == "cuda":  # this actor's peak so far (the GPU bench reads it)
+            import torch
+
+            row["gpu_mem_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
         return row
 
 

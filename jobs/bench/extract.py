@@ -37,6 +37,13 @@ def register(sub) -> None:
     p.add_argument("--multi-seconds", type=float, default=20.0,
                    help="length of the video used for the multi-extractor row (e)")
     p.add_argument("--out", default="bench_out/extract.json")
+    # Separate benches, each in its own module (jobs/bench/extract_gpu.py, extract_startup.py):
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cuda: the GPU data path bench (decode share, img/s and clips/s, GPU memory, "
+                        "1 and N actors per GPU; says so and exits 0 without a GPU)")
+    p.add_argument("--actors-per-gpu", type=int, default=4, help="with --device cuda: N of the N-actor row")
+    p.add_argument("--startup", action="store_true",
+                   help="start-up rows only: vsum extract's no-op re-run and a one-video run")
     p.set_defaults(func=run_cli)
 
 
@@ -135,6 +142,14 @@ def peak_rss_of_extraction(path: Path, features: str) -> float:
 
 
 def run_cli(args) -> int:
+    if args.device == "cuda":
+        from jobs.bench.extract_gpu import run_gpu_bench
+
+        return run_gpu_bench(args)
+    if args.startup:
+        from jobs.bench.extract_startup import run_startup_bench
+
+        return run_startup_bench(args)
     import torch
 
     from jobs.extract_video import ExtractConfig, extract_one
