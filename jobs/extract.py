@@ -189,6 +189,7 @@ def run_extraction(sources: list[str], store: str, cfg, opts, *, workers: int | 
             from pipeline.features import check_weights
 
             check_weights(list(cfg.features), opts)  # every file fits its model, before any store
+            _refuse_if_busy(store, storage_options)  # a live lease: exit 3 before Ray starts
             actors, placement, new_actor = _start_workers(
                 store, storage_options, cfg, opts, workers=workers, threads=threads_per_worker,
                 gpus_per_worker=gpus_per_worker, max_attempts=max_attempts)
@@ -198,6 +199,17 @@ def run_extraction(sources: list[str], store: str, cfg, opts, *, workers: int | 
         _kill(actors)
     res.weights, res.placement = weights, placement
     return res
+
+
+def _refuse_if_busy(store: str, storage_options) -> None:
+    """Read (not take) the store's lease: another live job's lease refuses this one now, rather
+    than after the workers have started. The lease itself is taken later, with the store."""
+    from stores.lock import StoreLock, StoreLocked
+
+    lock = StoreLock(store, storage_options, command="vsum extract")
+    info = lock.read()
+    if info is not None and not lock.is_stale(info):
+        raise StoreLocked(lock._busy_message(info))
 
 
 def _start_workers(store, storage_options, cfg, opts, *, workers, threads, gpus_per_worker, max_attempts):

@@ -131,7 +131,8 @@ def test_downloaded_weights_are_used_recorded_per_extractor_and_the_rerun_is_a_n
         ray_session, video, planted_googlenet, tmp_path):
     name, data = planted_googlenet
     store = tmp_path / "s.zarr"
-    env = _env(tmp_path, RAY_ADDRESS=ray_session.get_runtime_context().gcs_address)
+    env = _env(tmp_path, RAY_ADDRESS=ray_session.get_runtime_context().gcs_address,
+               VSUM_WEIGHTS_URL="")  # the default host: here, the planted catalog entry's URL
     with serve_files({name: data}) as (base, hits):
         cmd = [sys.executable, "-c", PLANTED_MAIN, name, f"{base}/{name}", "extract", video,
                "--store", str(store), "--features", "googlenet,st3d", "--clip-len", "2",
