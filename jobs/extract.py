@@ -76,11 +76,12 @@ class _Worker:
         self.extractors, self.error = [], None
         self.facts = {"device": "cpu", "gpu_ids": [], "cuda_visible_devices": None}
         try:
-            import torch
-
             device, facts = worker_device(opts.device, ray.get_gpu_ids())
             self.facts = {"device": device, **facts}
-            torch.set_num_threads(threads)
+            if set(cfg.features) - {"frames"}:  # models: torch threads (frames alone needs no torch)
+                import torch
+
+                torch.set_num_threads(threads)
             from pipeline.features import build_extractors
 
             self.extractors = build_extractors(list(cfg.features), dataclasses.replace(opts, device=device))

@@ -51,9 +51,8 @@ def worker_device(requested: str, ray_gpu_ids: list | None) -> tuple[str, dict]:
     """("cuda" | "cpu", facts) for a model about to be built in this process.
 
     ``ray_gpu_ids``: ``ray.get_gpu_ids()`` inside a Ray actor/task, None outside Ray. "cuda" means
-    ``cuda:0``: the first GPU Ray assigned (``CUDA_VISIBLE_DEVICES`` lists only those)."""
-    import torch
-
+    ``cuda:0``: the first GPU Ray assigned (``CUDA_VISIBLE_DEVICES`` lists only those). torch is
+    imported only to ask whether CUDA works."""
     facts = {"gpu_ids": [str(g) for g in ray_gpu_ids or []],
              "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
     where = (f"Ray GPU ids {facts['gpu_ids']}, CUDA_VISIBLE_DEVICES="
@@ -64,6 +63,8 @@ def worker_device(requested: str, ray_gpu_ids: list | None) -> tuple[str, dict]:
         if requested == "cuda":
             raise UsageError(f"--device cuda: this worker was given no GPU ({where})")
         return "cpu", facts
+    import torch
+
     if torch.cuda.is_available():
         return "cuda", facts
     if requested == "cuda":

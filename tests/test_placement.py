@@ -72,6 +72,9 @@ def test_extraction_actors_own_their_gpu_share(gpu_ray, videos, tmp_path):
     man = read_manifest(str(tmp_path / "cpu.zarr"))
     assert set(man["gpu_ids"]) == {""} and set(man["cuda_visible_devices"]) == {""}  # no GPU requested
 
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_use_cuda_ends_the_job_with_one_line(gpu_ray, videos, tmp_path):
     res = _extract(gpu_ray, videos, tmp_path / "cuda.zarr", "--device", "cuda")
     out = res.stdout + res.stderr
     assert res.returncode == 2 and "Traceback" not in out, out
