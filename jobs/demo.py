@@ -6,8 +6,8 @@
    ``DIR/demo.zarr``, then ``vsum store check``;
 3. import the annotations, train DR-DSN and CSNet with k-fold splits, and print the evaluation
    report (when those modules are present).
-Weights: no downloads here, so extractors fall back to a loud, recorded random init unless the
-torchvision checkpoints are in $TORCH_HOME.
+Weights: pretrained when torchvision's files are in $TORCH_HOME; otherwise the demo passes
+``--weights random`` explicitly (said in one line at the start; the store records it).
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def register(sub) -> None:
     p.add_argument("--features", default="googlenet,st3d",
                    help="extractors for the demo store (i3d works too, slowly on a CPU)")
     p.add_argument("--frames", type=int, default=64, help="raw frame shard size (0 = none)")
-    p.add_argument("--weights", default="auto")
+    p.add_argument("--weights", default=None,
+                   help="pretrained | random | PATH (default: pretrained when the files are cached, else random)")
     p.add_argument("--synthetic", type=int, default=8, help="synthetic videos in the corpus")
     p.add_argument("--epochs", type=int, default=None, help="training epochs per head (default: head's demo value)")
     p.add_argument("--skip-train", action="store_true")
@@ -50,14 +51,15 @@ def run_cli(args) -> int:
           f"annotations: {ann}")
 
     t = _step(f"2. extraction job: {args.features}" + (f" + frames {args.frames}" if args.frames else ""))
-    center = _random_init_expected(args.weights)
+    weights = args.weights or _default_weights(args.features)
+    center = weights == "random"
     if center:
-        print("GoogLeNet weights are not in $TORCH_HOME: features come from a random init, whose "
-              "steps share one dominant direction; KTS runs on mean-subtracted features (--kts-center).")
-    ns = argparse.Namespace(features=args.features, weights=args.weights, every=15, fps=None,
+        print("Random-init features share one dominant direction; KTS runs on mean-subtracted "
+              "features (--kts-center).")
+    ns = argparse.Namespace(features=args.features, weights=weights, weights_url=None, every=15, fps=None,
                             batch_size=16, st3d_arch="r3d_18", spatial=4, clip_len=16,
                             i3d_weights=None, frames=args.frames or None, no_kts=False,
-                            kts_center=center, device=None)
+                            kts_center=center, device="auto", hwaccel="none")
     cfg, opts = configs_from_args(ns)
     res = run_extraction([str(v) for v in videos], store, cfg, opts)
     print(f"extract: {res.n_done} complete, {res.n_failed} failed, {res.n_skipped} already complete "
@@ -75,11 +77,18 @@ def run_cli(args) -> int:
     return code
 
 
-def _random_init_expected(weights: str) -> bool:
-    from pipeline.features.base import torch_hub_checkpoint
-    from pipeline.features.googlenet import CHECKPOINT_FILE
+def _default_weights(features: str) -> str:
+    """pretrained when every needed torchvision file is cached, else random, said in one line."""
+    from pipeline.features.catalog import WEIGHTED, pretrained_checkpoint
+    from pipeline.features.weights import torch_hub_checkpoint
 
-    return weights == "random" or (weights == "auto" and not torch_hub_checkpoint(CHECKPOINT_FILE).exists())
+    files = {pretrained_checkpoint(n).file for n in features.split(",") if n in WEIGHTED}
+    missing = sorted(f for f in files if not torch_hub_checkpoint(f).is_file())
+    if not missing:
+        return "pretrained"
+    print(f"demo: {', '.join(missing)} not in {torch_hub_checkpoint(missing[0]).parent}: extracting with "
+          "--weights random (features are not semantic)")
+    return "random"
 
 
 def _print_store(store: str) -> None:

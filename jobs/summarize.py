@@ -36,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--ratio", type=float, default=0.15, help="summary length / video length (0.15)")
     p.add_argument("--keep-audio", action="store_true", help="keep the selected shots' audio")
     p.add_argument("--weights", default=None,
-                   help="extractor weights (auto|pretrained|random|PATH); default: as in the checkpoint")
+                   help="extractor weights (pretrained|random|PATH); default: as in the checkpoint")
     p.add_argument("--segments", choices=("kts", "uniform"), default="kts",
                    help="shots from KTS (default) or uniform --shot-seconds blocks")
     p.add_argument("--shot-seconds", type=float, default=2.0, help="block length for --segments uniform")
@@ -136,8 +136,7 @@ def extractor_for(feature_spec: dict, weights: str | None, device: str):
               "recorded extractor (e.g. a synthetic store); its scores of real features may "
               "mean little", file=sys.stderr)
     if weights is None:
-        w = str(recorded.get("weights", "auto"))
-        weights = "random" if w.startswith("random-init") else (w if os.path.isfile(w) else "auto")
+        weights = _recorded_weights(recorded)
     extra = recorded.get("extra") or {}
     opts = ExtractorOptions(weights=weights, device=device,
                             clip_len=int(recorded.get("clip_len", 16) or 16),
@@ -151,6 +150,25 @@ def extractor_for(feature_spec: dict, weights: str | None, device: str):
         raise InputError(f"the checkpoint expects {feature_spec['name']} features of shape {want}, "
                          f"the extractor gives {tuple(extractor.spec.feature_shape)}")
     return extractor
+
+
+def _recorded_weights(recorded: dict) -> str:
+    """The ``--weights`` value that reproduces the training features' weights: random,
+    pretrained (a torchvision weights name), or the recorded file (which must exist here)."""
+    from pipeline.features.catalog import CHECKPOINTS
+
+    w = str(recorded.get("weights", "pretrained"))
+    if w.startswith("random-init"):
+        return "random"
+    if any(c.weights_name in w for c in CHECKPOINTS.values()) or w.startswith("synthetic") or not recorded:
+        return "pretrained"  # (synthetic features: warned about above; the extractor's default)
+    path = recorded.get("weights_file") or w
+    if os.path.isfile(path):
+        return path
+    from pipeline.errors import WeightsError
+
+    raise WeightsError(f"the checkpoint's features came from weights file {w!r}, not found here; "
+                       "pass --weights PATH", file=path)
 
 
 def extract_features(video: str, extractor, rule, batch_size: int = 32):
@@ -188,12 +206,15 @@ def summarize(video: str, checkpoint: str, out: str, ratio: float = 0.15, keep_a
               weights: str | None = None, segments: str = "kts", shot_seconds: float = 2.0,
               max_shot_seconds: float | None = None, device: str = "auto", crf: int = 23) -> dict:
     """Write ``out`` (video), ``out``.json and ``out``.png; return the JSON's content."""
-    from heads.trainer import load_checkpoint, pick_device
+    import torch
+
+    from heads.trainer import load_checkpoint
+    from jobs.placement import local_device
     from pipeline.summary import select_keyshots, upsample_scores
 
     if not 0 < ratio < 1:
         raise UsageError(f"--ratio must be in (0, 1), got {ratio}")
-    dev = pick_device(device)
+    dev = torch.device(local_device(device))  # cuda without a GPU: one line, exit 2
     model, spec, _, ckpt = load_checkpoint(checkpoint, str(dev))
     if spec.predict is not None or spec.inputs != "features":
         raise InputError(f"head {spec.name!r} scores from a store (frames/predict hook); "

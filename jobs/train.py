@@ -8,8 +8,10 @@
 - Local Ray by default (RAY_AUTH_MODE=disabled unless set); ``RAY_ADDRESS`` joins a cluster.
   Each task trains with 1 torch thread (``--threads``); ``--no-ray`` runs in this process.
 - Ray tasks see the store and RUN by path: on a cluster both must be on storage every node
-  reads (a shared file system; the store may also be an s3:// URL). ``--gpus-per-task``
-  gives tasks a GPU share (without it Ray hides the GPUs and tasks train on CPU).
+  reads (a shared file system; the store may also be an s3:// URL). On a cluster with GPUs
+  (``--device auto``, or ``cuda``) each task requests ``--gpus-per-task`` (default 1; 0.25 packs
+  four small heads per GPU) and trains on the GPU Ray gives it; the device is chosen inside the
+  task (``jobs/placement.py``). ``--device cpu`` or ``--gpus-per-task 0`` requests no GPU.
 - Resume: (split, seed) pairs whose predictions file exists are skipped, so rerunning a killed or
   failed run only does the missing work. RUN/run.json must describe the same run.
 - Splits: ``kfold:K`` (every video tested once), ``random:K`` (80/20 resamples, as public repos
@@ -35,18 +37,27 @@ DEFAULTS = {
     "seeds": (0,), "epochs": None, "lr": None, "features": None, "overrides": None,
     "val_fraction": 0.0, "legacy_best_test": False, "device": "auto", "use_ray": True,
     "threads": 1, "evaluate": True, "report": None, "split_seed": 0, "missing_keys": "error",
-    "progress": True, "num_cpus": None, "eval_client": None, "gpus_per_task": 0.0,
+    "progress": True, "num_cpus": None, "eval_client": None, "gpus_per_task": None,
     "setting": "canonical", "test_dataset": None, "preset": None,
 }
 
 
 # -- tasks ----------------------------------------------------------------------------------------
 def _train_task(kwargs: dict) -> dict:
-    """One (split, seed); runs in a Ray worker or in this process."""
+    """One (split, seed); runs in a Ray worker (``in_ray``) or in this process. In Ray, the
+    device is chosen here, from the GPUs Ray gave this task."""
     from heads.trainer import TrainOptions, train_split
 
-    opts = TrainOptions(**kwargs.pop("options"))
-    return train_split(options=opts, **kwargs)
+    options, placement = dict(kwargs.pop("options")), None
+    if kwargs.pop("in_ray", False):
+        import ray
+
+        from jobs.placement import worker_device
+
+        options["device"], facts = worker_device(options["device"], ray.get_gpu_ids())
+        placement = {"device": options["device"], **facts}
+    result = train_split(options=TrainOptions(**options), **kwargs)
+    return {**result, "placement": placement} if placement else result
 
 
 def task_kwargs(plan: RunPlan, split: int, seed: int, o: dict, progress: bool) -> dict:
@@ -78,7 +89,7 @@ def execute(jobs: list[dict], o: dict, desc: str) -> list[str]:
         return []
     with tqdm(total=len(jobs), desc=desc, unit="split", disable=not o["progress"]) as bar:
         if o["use_ray"]:
-            _, errors = _run_ray(jobs, bar, o["num_cpus"], o["gpus_per_task"])
+            _, errors = _run_ray(jobs, bar, o["num_cpus"], o["gpus_per_task"], o["device"])
         else:
             _, errors = _run_sequential(jobs, bar)
     return errors
@@ -95,12 +106,17 @@ def _run_sequential(jobs: list[dict], bar) -> tuple[list[dict], list[str]]:
     return done, errors
 
 
-def _run_ray(jobs: list[dict], bar, num_cpus: int | None,
-             gpus_per_task: float = 0.0) -> tuple[list[dict], list[str]]:
+def _run_ray(jobs: list[dict], bar, num_cpus: int | None, gpus_per_task: float | None = None,
+             device: str = "auto") -> tuple[list[dict], list[str]]:
+    from jobs.placement import plan_placement
     from jobs.ray_env import init_ray
 
     ray = init_ray(num_cpus=num_cpus)
-    # Ray hides GPUs from tasks that do not ask for one; 0.25 packs 4 small heads per GPU.
+    # A task asks for a GPU share when the cluster has GPUs (``--device auto``) or when told to;
+    # one that asks for none trains on the CPU (it would otherwise see every GPU of its node).
+    if gpus_per_task == 0:
+        device = "cpu"
+    placement = plan_placement(device, ray.cluster_resources(), gpus_per_worker=gpus_per_task or 1.0)
     # OMP_NUM_THREADS must be set before torch loads: torch.set_num_threads alone leaves some
     # OpenMP regions (seen in CSNet's backward) using every core, so tasks would fight.
     threads = str(jobs[0]["options"]["num_threads"] or 1) if jobs else "1"
@@ -108,9 +124,9 @@ def _run_ray(jobs: list[dict], bar, num_cpus: int | None,
     # Workers on other nodes need the driver's store credentials (an s3:// store on a cluster).
     env.update({k: v for k, v in os.environ.items()
                 if k == "VSUM_STORAGE_OPTIONS" or k.startswith("AWS_")})
-    remote = ray.remote(num_cpus=1, num_gpus=gpus_per_task, max_retries=1,
+    remote = ray.remote(num_cpus=1, num_gpus=placement.gpus, max_retries=1,
                         runtime_env={"env_vars": env})(_train_task)
-    pending = {remote.remote(kw): kw for kw in jobs}
+    pending = {remote.remote({**kw, "in_ray": True}): kw for kw in jobs}
     done, errors = [], []
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
@@ -121,7 +137,18 @@ def _run_ray(jobs: list[dict], bar, num_cpus: int | None,
             except Exception as e:  # noqa: BLE001 - a failed task must not stop the others
                 errors.append(_task_error(kw, getattr(e, "cause", None) or e))
             bar.update(1)
+    if placement.gpus:
+        print(_placement_line(placement.gpus, [d.get("placement") or {} for d in done]))
     return done, errors
+
+
+def _placement_line(gpus: float, placements: list[dict]) -> str:
+    """Where the GPU tasks ran: ``train: 4 task(s) × 0.5 GPU: GPU ids 0,0,1,1; CUDA_VISIBLE_DEVICES 0,0,1,1; device cpu,…``"""
+    ids = ",".join("+".join(p.get("gpu_ids") or []) or "-" for p in placements)
+    visible = ",".join(p.get("cuda_visible_devices") or "-" for p in placements)
+    devices = ",".join(p.get("device", "?") for p in placements)
+    return (f"train: {len(placements)} task(s) × {gpus:g} GPU: GPU ids {ids}; "
+            f"CUDA_VISIBLE_DEVICES {visible}; device {devices}")
 
 
 def _task_error(kw: dict, e: BaseException) -> str:
@@ -214,8 +241,8 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads per task (default 1)")
     p.add_argument("--no-ray", action="store_true", help="train the splits one by one in this process")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
-    p.add_argument("--gpus-per-task", type=float, default=0.0,
-                   help="GPU share per Ray task (e.g. 0.25); 0 trains on CPU inside Ray")
+    p.add_argument("--gpus-per-task", type=float, default=None,
+                   help="GPU share per Ray task on a cluster with GPUs (default 1; e.g. 0.25); 0 = CPU")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation at the end")
     p.add_argument("--report", default=None, help="report folder (default RUN/report)")
     p.set_defaults(func=run)
@@ -239,7 +266,7 @@ def check_numbers(args) -> None:
               (0 <= args.val_fraction < 1, f"--val-fraction must be in [0, 1), got {args.val_fraction}"),
               (args.threads >= 1, f"--threads must be >= 1, got {args.threads}"),
               (args.num_cpus is None or args.num_cpus >= 1, f"--num-cpus must be >= 1, got {args.num_cpus}"),
-              (args.gpus_per_task >= 0, f"--gpus-per-task must be >= 0, got {args.gpus_per_task}"),
+              (args.gpus_per_task is None or args.gpus_per_task >= 0, f"--gpus-per-task must be >= 0, got {args.gpus_per_task}"),
               (re.fullmatch(r"auto|cpu|cuda(:\d+)?", args.device) is not None,
                f"--device must be auto, cpu, cuda or cuda:N, got {args.device!r}")]
     for ok, message in checks:

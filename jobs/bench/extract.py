@@ -43,6 +43,13 @@ def register(sub) -> None:
     p.add_argument("--peer-videos", default="1,4,16", help="counts of videos for --peer")
     p.add_argument("--peer-seconds", type=float, default=30.0, help="length of each --peer video")
     p.add_argument("--out", default="bench_out/extract.json")
+    # Separate benches, each in its own module (jobs/bench/extract_gpu.py, extract_startup.py):
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cuda: the GPU data path bench (decode share, img/s and clips/s, GPU memory, "
+                        "1 and N actors per GPU; says so and exits 0 without a GPU)")
+    p.add_argument("--actors-per-gpu", type=int, default=4, help="with --device cuda: N of the N-actor row")
+    p.add_argument("--startup", action="store_true",
+                   help="start-up rows only: vsum extract's no-op re-run and a one-video run")
     p.set_defaults(func=run_cli)
 
 
@@ -91,6 +98,14 @@ def ffmpeg_decode(path: Path, size=(224, 224)) -> int | None:
 
 def run_cli(args) -> int:
     """One mode per flag; the default is the single-video rows (a), (b), (d), (e)."""
+    if args.device == "cuda":
+        from jobs.bench.extract_gpu import run_gpu_bench
+
+        return run_gpu_bench(args)
+    if args.startup:
+        from jobs.bench.extract_startup import run_startup_bench
+
+        return run_startup_bench(args)
     if args.peer:
         return peer_cli(args)
     return rows_cli(args)
