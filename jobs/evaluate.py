@@ -54,9 +54,8 @@ def evaluate_runs(run_dirs: list[str], report_dir: str | None = None, store: str
             close_client(client)
     if report_dir:
         curves = []
-        for t in tasks[:n_curves]:
-            p = t["preds"][0]
-            curves.append((t["store"], t["video_id"], p["scores"], p["method"]))
+        for t in tasks[:n_curves]:  # every method of a video in one picture
+            curves += [(t["store"], t["video_id"], p["scores"], p["method"]) for p in t["preds"]]
         write_report(per_video, summary, report_dir, "Evaluation", curves)
     return per_video, summary, errors
 
