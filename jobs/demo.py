@@ -115,7 +115,7 @@ def run_cli(args) -> int:
           f"annotated) + {len(plans)} synthetic ({spec.seconds[0]:g}-{spec.seconds[1]:g} s, "
           f"{spec.fps} fps, shots of {spec.shot_seconds[0]:g}-{spec.shot_seconds[1]:g} s; the "
           f"warm-palette shots are the important ones)\nannotations: {ann} ({spec.n_annotators} "
-          "simulated annotators per video, who miss some important shots and add others)")
+          "simulated annotators per video; the warmer a shot, the likelier each marks it)")
 
     ext = extraction_args(args, weights)
     stages.start("extraction", "2. extraction job (Ray)")

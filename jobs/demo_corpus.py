@@ -7,8 +7,10 @@
   shots (12-s videos with 2-s shots left the knapsack only one or two shots that fit, whatever
   the scores said). Some shots are "important" by construction and it shows in the pixels:
   their palette is warm (red well above blue), every other shot's is not (red at most a little
-  above blue). A generated annotation file marks the important shots, with per-annotator
-  misses and extras, as intervals in seconds: the generic JSON form of ``vsum import json``.
+  above blue). The warmer a shot, the likelier each simulated annotator marks it
+  (``shot_interest``), so annotators agree on the warmest shots and disagree on the rest. The
+  annotation file holds their marks as intervals in seconds: the generic JSON form of
+  ``vsum import json``.
 
 Synthetic videos are 10 fps: the demo samples 2 steps per second by time (``--fps 2``, the
 resolution of eccv16's every-15th-frame at 30 fps), so a higher frame rate would only cost
@@ -40,8 +42,6 @@ class DemoCorpusSpec:
     width: int = 320
     height: int = 180
     n_annotators: int = 5
-    miss: float = 0.15  # an annotator skips an important shot
-    extra: float = 0.08  # an annotator marks an unimportant shot
     seed: int = 0
 
 
@@ -52,6 +52,11 @@ class SyntheticVideo:
     name: str
     spec: SynthVideoSpec
     important: tuple[bool, ...]  # per shot
+
+    @property
+    def interest(self) -> tuple[float, ...]:
+        """Per shot: the chance that an annotator marks it (``shot_interest``)."""
+        return tuple(shot_interest(rgb, imp) for rgb, imp in zip(self.spec.palettes, self.important))
 
     @property
     def seconds(self) -> float:
@@ -110,16 +115,27 @@ def shot_colour(rng, important: bool) -> tuple[int, int, int]:
             return r, g, b
 
 
+def shot_interest(rgb: tuple[int, int, int], important: bool) -> float:
+    """How likely an annotator is to mark a shot, graded by its warmth (red - blue): 0.55-1.0
+    for important shots (the warmer, the likelier; all agree from red - blue >= 150), 0-0.15 for
+    the others (never below red - blue = -30). Graded, so that a head must also rank the
+    important shots among themselves, as annotators' agreement does."""
+    warmth = rgb[0] - rgb[2]
+    if important:
+        return 0.55 + 0.45 * min(1.0, (warmth - 70) / 80)
+    return 0.15 * min(1.0, max(0.0, (warmth + 30) / 40))
+
+
 def annotate(rng, plan: SyntheticVideo, c: DemoCorpusSpec) -> dict:
-    """Each annotator marks the important shots as [start_s, end_s] intervals, misses some and
-    adds some others: annotators disagree, as real ones do."""
+    """Each annotator marks each shot with its ``shot_interest`` chance, as [start_s, end_s]
+    intervals: annotators agree on the warmest shots and disagree on the others."""
     fps = plan.spec.fps
     cuts = plan.spec.cuts()
     users = []
     for _ in range(c.n_annotators):
         spans = []
-        for start, n, imp in zip(cuts, plan.spec.shot_lengths, plan.important):
-            if (imp and rng.random() >= c.miss) or (not imp and rng.random() < c.extra):
+        for start, n, p in zip(cuts, plan.spec.shot_lengths, plan.interest):
+            if rng.random() < p:
                 spans.append([round(start / fps, 3), round((start + n) / fps, 3)])
         users.append(spans)
     return {"name": plan.name, "fps": fps, "n_frames": plan.spec.n_frames, "intervals": users}

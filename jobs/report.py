@@ -39,7 +39,7 @@ def features_label(features: str, weights: str) -> str:
     """'googlenet (GoogLeNet_Weights.IMAGENET1K_V1)', 'st3d (random-init(seed=0)) ⚠', '–'."""
     if not features:
         return "–"
-    if not weights:
+    if not weights or weights == "none":  # e.g. raw frame shards: no model, no weights
         return features
     return f"{features} ({weights})" + (f" {RANDOM_MARK}" if is_random_init(weights) else "")
 

@@ -50,11 +50,13 @@ def _provenance(rows, views) -> list[dict]:
     from jobs.report import features_label, is_random_init
 
     seen: dict[str, dict] = {}
+    users: dict[str, list[str]] = {}
     for r in rows:
         if r.features:
             label = features_label(r.features, r.weights)
-            seen.setdefault(label, {"what": f"used by {r.method}", "label": label,
-                                    "random": r.random_init})
+            users.setdefault(label, []).append(r.method)
+            seen[label] = {"what": "used by " + ", ".join(dict.fromkeys(users[label])),
+                           "label": label, "random": r.random_init}
     for store in dict.fromkeys(v.store for v in views):
         from jobs.eval_tasks import weights_label
         from stores.reader import FeatureStore

@@ -67,8 +67,6 @@ def video_figure(v: VideoView) -> bytes:
     ax.set_ylim(-0.02, 1.05)
     ax.set_ylabel("score")
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=4, fontsize=7, frameon=False)
-    ax.set_title(f"{v.video_id}  ·  {len(v.change_points)} KTS segments (dotted)", fontsize=9,
-                 loc="right")
     rows = [("≥ ½ of annotators", v.chosen, "black")]
     rows += [(m.method, m.summary, COLOURS[i % len(COLOURS)]) for i, m in enumerate(v.methods)]
     for r, (_, mask, colour) in enumerate(rows):
