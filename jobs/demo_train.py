@@ -23,11 +23,11 @@ class DemoHead:
     overrides: tuple[tuple[str, object], ...] = ()
     why: str = ""
 
-    def command(self, store: str, splits: Path, out: Path) -> str:
+    def command(self, store: str, splits: Path, out: Path, epochs: int | None = None) -> str:
         sets = "".join(f" --set {k}={str(v).lower() if isinstance(v, bool) else v}"
                        for k, v in self.overrides)
         return (f"vsum train {self.head} --store {store} --splits {splits} --out {out / self.run} "
-                f"--features {self.features} --epochs {self.epochs}{sets}")
+                f"--features {self.features} --epochs {epochs or self.epochs}{sets}")
 
 
 # Supervised variants: the demo has labels, and with random-init features the unsupervised
@@ -83,8 +83,8 @@ def train_heads(setup: DemoSetup, splits: Path) -> list[str]:
     runs = []
     for h in DEMO_HEADS:
         epochs = setup.epochs or h.epochs
-        print(f"\n--- {h.run}: {h.why}\n    {h.command(setup.store, splits, setup.out / 'runs')}",
-              flush=True)
+        print(f"\n--- {h.run}: {h.why}\n    "
+              f"{h.command(setup.store, splits, setup.out / 'runs', epochs)}", flush=True)
         run_dir = setup.out / "runs" / h.run
         run_training(h.head, setup.store, str(splits), str(run_dir), epochs=epochs,
                      features=h.features, overrides=dict(h.overrides), seeds=(0,), evaluate=False)
