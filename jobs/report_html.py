@@ -47,7 +47,9 @@ def _provenance(rows, views) -> list[dict]:
     """Features and weights behind the numbers: every (features, weights) in the table, plus
     what each store records for its extractors (baselines use no features, but the page still
     says what the store's features are)."""
+    from jobs.eval_tasks import weights_label
     from jobs.report import features_label, is_random_init
+    from stores.reader import FeatureStore
 
     seen: dict[str, dict] = {}
     users: dict[str, list[str]] = {}
@@ -58,9 +60,6 @@ def _provenance(rows, views) -> list[dict]:
             seen[label] = {"what": "used by " + ", ".join(dict.fromkeys(users[label])),
                            "label": label, "random": r.random_init}
     for store in dict.fromkeys(v.store for v in views):
-        from jobs.eval_tasks import weights_label
-        from stores.reader import FeatureStore
-
         fs = FeatureStore(store)
         ids = fs.video_ids()
         recorded = fs.attrs(ids[0]).get("weights") if ids else None
