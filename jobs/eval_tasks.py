@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-GROUP_KEYS = ["method", "head", "features", "dataset", "setting", "split", "seed"]
+# weights: where the features came from (the store's per-video ``weights`` attribute for the
+# prediction's extractor, e.g. "random-init(seed=0)"), so every table can say it
+GROUP_KEYS = ["method", "head", "features", "weights", "dataset", "setting", "split", "seed"]
 ROW_KEYS = GROUP_KEYS + ["selection", "video_id"]
 
 
@@ -66,7 +68,8 @@ def _store(path: str):
 def load_labels(store_path: str, video_id: str, features: str | None = None) -> dict:
     """Everything the protocol needs for one video: picks [T], n_frames, change_points [S, 2]
     (uniform 2-second segments when the store has none), user_summary [U, n], user_scores
-    [U, n] | None, features [T, ...] | None, dataset."""
+    [U, n] | None, features [T, ...] | None, dataset, and weights: {extractor: the recorded
+    weights as one string, e.g. "random-init(seed=0)"} (empty when none are recorded)."""
     from pipeline.summary import uniform_segments
     from stores import layout
 
@@ -94,7 +97,19 @@ def load_labels(store_path: str, video_id: str, features: str | None = None) -> 
         "user_scores": st.load(video_id, layout.USER_SCORES)
         if st.has(video_id, layout.USER_SCORES) else None,
         "features": feats, "dataset": str(a.get("dataset", "")), "fps": a.get("fps"),
+        "weights": {k: weights_label(v) for k, v in (a.get("weights") or {}).items()}
+        if isinstance(a.get("weights"), dict) else {},
     }
+
+
+def weights_label(value) -> str:
+    """A store's recorded weights of one extractor as one string ("" when none): a name, a
+    path, "random-init(seed=0)", or a small dict (name, hash, ...) written compactly."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
 
 
 def _long_rows(meta: dict, metrics: dict) -> list[dict]:
@@ -154,6 +169,7 @@ def evaluate_predictions(task: dict, cfg: EvalConfig) -> tuple[list[dict], list[
             m["fm_file"] = float(p["fm"])  # the file's own F, reported beside ours
         meta = {k: p.get(k, "") for k in ROW_KEYS}
         meta["dataset"] = meta["dataset"] or lab["dataset"]
+        meta["weights"] = meta["weights"] or lab["weights"].get(meta["features"], "")
         rows += _long_rows(meta, m)
     return rows, errors
 

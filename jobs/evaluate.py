@@ -101,20 +101,25 @@ def _merge_tasks(tasks: list[dict], rows: list[dict]) -> list[dict]:
 
 
 def _curves(tasks: list[dict], n: int) -> list[tuple]:
-    """(store, video, step scores, method) of the first predictions that have step scores."""
+    """(store, video, step scores, method) of every method with step scores, for the first ``n``
+    videos that have any: every method of a video in one picture."""
     from stores import layout
     from stores.reader import FeatureStore
 
-    out = []
+    out, videos = [], 0
     for t in tasks:
-        if len(out) >= n:
+        if videos >= n:
             break
+        n_steps = None
+        found = []
         for p in t["preds"]:
             kind = p.get("kind", "steps")
-            if kind == "steps" or (kind == "scores" and len(p["scores"]) == FeatureStore(
-                    t["store"]).array(t["video_id"], layout.PICKS).shape[0]):
-                out.append((t["store"], t["video_id"], p["scores"], p["method"]))
-                break
+            if kind == "scores" and n_steps is None:
+                n_steps = FeatureStore(t["store"]).array(t["video_id"], layout.PICKS).shape[0]
+            if kind == "steps" or (kind == "scores" and len(p["scores"]) == n_steps):
+                found.append((t["store"], t["video_id"], p["scores"], p["method"]))
+        videos += bool(found)
+        out += found
     return out
 
 
