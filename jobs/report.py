@@ -19,6 +19,7 @@ METRIC_LABELS = {  # report column titles: say which rank-correlation variant ea
     "kendall_tau_frame": "Kendall τ (frame, Otani)", "spearman_rho_frame": "Spearman ρ (frame, Otani)",
     "kendall_tau_pick": "Kendall τ (pick, CA-SUM)", "spearman_rho_pick": "Spearman ρ (pick, CA-SUM)",
     "diversity": "diversity (1 − cos)",
+    "f1_keyframe": "F1 keyframe (CRSum, α-quantile)",  # only with --protocol crsum-keyframe
 }
 RANDOM_MARK = "⚠"
 RANDOM_FOOTNOTE = (f"{RANDOM_MARK} features from randomly initialised weights (random-init): not "
