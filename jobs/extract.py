@@ -189,7 +189,7 @@ def plan_work(sources: list[str], store: str, storage_options, chash: str, force
     ids = unique_video_ids(sources)
     try:
         fs = FeatureStore(store, storage_options)
-        attrs = {v: fs.attrs(v) for v in fs.all_video_ids()}  # one metadata read per video
+        attrs = fs.all_attrs()  # the store's index: one read for every video (stores/index.py)
         done = {v for v, a in attrs.items() if a.get(layout.COMPLETE) and a.get("config_hash") == chash}
     except Exception:  # new store
         done = set()
@@ -284,7 +284,7 @@ def _run_locked(sources, store, cfg, opts, lock, *, workers, threads_per_worker,
                 last_save, dirty = time.monotonic(), False
     finally:
         bar.close()
-        manifest.save()
+        manifest.close() if not in_flight else manifest.save()  # videos in flight: index stays open
         for a in actors:
             ray.kill(a)
     return JobResult(rows=rows, n_done=len(rows) - n_failed, n_failed=n_failed, n_skipped=n_skipped)

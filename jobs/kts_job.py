@@ -62,12 +62,13 @@ def run(store_path: str, params, feature: str = "googlenet", progress: bool = Tr
     from stores import layout
     from stores.location import open_root
     from stores.lock import StoreLock
+    from stores.manifest import writing
     from stores.reader import FeatureStore
 
     store = FeatureStore(store_path)
     ids = store.video_ids()
     done, errors, skipped = 0, [], 0
-    with StoreLock(store_path, command="vsum kts"):
+    with StoreLock(store_path, command="vsum kts"), writing(store_path, ids, command="vsum kts"):
         root = open_root(store_path, "a")
         for vid in tqdm(ids, desc="kts", unit="video", disable=not progress):
             if not store.has(vid, layout.feature_path(feature)):

@@ -14,6 +14,7 @@ import numpy as np
 
 from stores import layout
 from stores.location import open_root
+from stores.manifest import Manifest
 from stores.reader import FeatureStore
 from stores.writer import VideoWriter
 
@@ -59,6 +60,7 @@ def import_h5(h5_path: str, store: str, dataset: str | None = None, storage_opti
 
     root = open_root(store, "a", storage_options)
     ids = []
+    manifest = Manifest(store, storage_options, command="vsum store import-h5")  # before any write
     with h5py.File(h5_path, "r") as h5:
         for key in sorted(h5.keys(), key=_natural):
             g = h5[key]
@@ -81,7 +83,9 @@ def import_h5(h5_path: str, store: str, dataset: str | None = None, storage_opti
             fps = 30.0
             w.finish({"n_frames": n_frames, "n_frames_container": n_frames, "n_steps": len(picks),
                       "fps": fps, "duration_s": n_frames / fps, "video_name": name})
+            manifest.mark_changed(vid)
             ids.append(vid)
+    manifest.close()
     return ids
 
 

@@ -10,7 +10,8 @@
         labels/gtscore           float32 [T]
         labels/user_summary      uint8   [U, n_frames]
         labels/user_scores       float32 [U, n_frames]
-      manifest.parquet           one row per video (written by the job driver only)
+      manifest/NNNNNNNNNN.parquet  append-only parts: one row per video (status, error,
+                                 timings) and the store's index (stores/manifest_parts.py)
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ N_FRAME_PER_SEG = "segments/n_frame_per_seg"
 GTSCORE = "labels/gtscore"
 USER_SUMMARY = "labels/user_summary"
 USER_SCORES = "labels/user_scores"
-MANIFEST = "manifest.parquet"
+MANIFEST_DIR = "manifest"
+MANIFEST = "manifest.parquet"  # the single-file manifest of older stores (still read)
 COMPLETE = "complete"
 
 DEFAULT_SAMPLE_EVERY = 15  # eccv16 convention: picks = 0, 15, 30, ...

@@ -60,8 +60,9 @@ class StoreIndex:
         self.datasets: dict[str, list[VideoRef]] = {}
         for s in stores:
             fs = s if isinstance(s, FeatureStore) else FeatureStore(str(s))
+            attrs = fs.all_attrs()  # the store's index: one read, not one per video
             for vid in fs.video_ids():
-                a = fs.attrs(vid)
+                a = attrs[vid]
                 ds = str(a.get("dataset") or Path(fs.path.rstrip("/")).stem.removesuffix(".zarr"))
                 ref = VideoRef(fs.path, vid)
                 self.datasets.setdefault(ds, []).append(ref)

@@ -180,7 +180,8 @@ def import_annotations(videos: list[AnnotatedVideo], store: str,
     line each on ``log`` and the rest goes on."""
     root = open_root(store, "a")
     on_disk = find_videos(videos_dir) if videos_dir else None
-    manifest = Manifest(store)
+    complete_ids = _complete_groups(store, [_store_id(v, on_disk) for v in videos])
+    manifest = Manifest(store, command="vsum import")
     result = ImportResult()
     for video in videos:
         try:
@@ -192,14 +193,16 @@ def import_annotations(videos: list[AnnotatedVideo], store: str,
             else:
                 vid = video_id_for(video.name)
             path = layout.video_group_path(vid)
-            complete = path in root and bool(root[path].attrs.get(layout.COMPLETE, False))
+            complete = vid in complete_ids  # read for every video at once, before the loop
             if complete:
                 _join(root[path], video)
+                manifest.mark_changed(vid)
                 result.joined.append(vid)
             elif on_disk is not None:
                 raise LookupError(f"video {vid!r} is not extracted in {store} (run vsum extract)")
             else:
                 _create(root, vid, video)
+                complete_ids.add(vid)
                 result.created.append(vid)
                 n = video.anno_n_frames
                 manifest.update({"video_id": vid, "source": video.source, "status": "complete",
@@ -210,6 +213,21 @@ def import_annotations(videos: list[AnnotatedVideo], store: str,
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             print(f"{video.source or video.name}: {msg}", file=log or sys.stderr)
             result.failed.append((video.name, msg))
-    if result.created:
-        manifest.save()
+    manifest.close()
     return result
+
+
+def _store_id(video: AnnotatedVideo, on_disk: dict[str, str] | None) -> str | None:
+    """The store id the video's labels go to (None: ``--videos`` has no file for it)."""
+    key = video_id_for(video.name)
+    return key if on_disk is None else on_disk.get(key)
+
+
+def _complete_groups(store: str, ids: list[str | None]) -> set[str]:
+    """Which of ``ids`` are complete groups, read from the groups themselves (the truth a join
+    needs) in one concurrent batch instead of one request after another."""
+    from stores.index import GroupReader
+
+    wanted = sorted({v for v in ids if v})
+    attrs = GroupReader(store).attrs(wanted)
+    return {v for v, a in attrs.items() if a and a.get(layout.COMPLETE)}
