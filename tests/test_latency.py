@@ -5,7 +5,7 @@ With the store's index, planning a no-op re-run, ``vsum store info`` and opening
 training make a number of requests that does not grow with the number of videos (one listing
 page per 1,000 videos aside), and give the answers reading every group gives. When a writer has
 the store open, readers scan every group instead, in parallel, and say so. ``make test`` runs
-200 videos; ``make test-all`` runs 5,000. Timings are the benchmark's business
+100 videos; ``make test-all`` runs 5,000. Timings are the benchmark's business
 (``vsum bench scale --latency-ms 20``); the tests count requests.
 """
 from __future__ import annotations
@@ -91,7 +91,7 @@ def check_index_at_latency(s3, proxy, n: int, tmp_path: Path, monkeypatch) -> No
 
 def test_index_on_object_storage_with_20ms_per_request(s3_server, slow_s3, tmp_path, monkeypatch,  # noqa: F811
                                                         capfd):
-    n = 200
+    n = 100
     url = check_index_at_latency(s3_server, slow_s3, n, tmp_path, monkeypatch)
     opts = slow_s3.storage_options()
     # A writer opens the store (and is killed, or still runs): readers scan every group, in
