@@ -209,9 +209,11 @@ def index_for_snapshot(store_path: str, storage_options: dict | None, parts: lis
                        open_seq: int, changed) -> dict:
     """What a closing writer puts in its snapshot: the index as it was when the writer opened,
     with the groups it changed read again; every group read when there was no usable index."""
-    base, _ = snapshot_entries(parts, before=open_seq)
+    base, reason = snapshot_entries(parts, before=open_seq)
     reader = GroupReader(store_path, storage_options)
     names = reader.names()
     if base is None:
+        if names and any(p.seq < open_seq for p in parts):  # (a new manifest: nothing to say)
+            say(store_path, f"{reason}; rebuilding it from its {len(names)} video groups")
         return {v: e for v, e in reader.describe(names).items() if e is not None}
     return refresh(reader, base, names, reread=changed)
