@@ -1,8 +1,8 @@
 """Head configs: paper defaults in a frozen dataclass, overridden from the CLI (``--set k=v``).
 
 ``resolve_config(DSNConfig, {"lr": "1e-3", "supervised": "true"})`` parses each string by the
-field's declared type (bool, int, float, str, and ``X | None``); unknown keys raise with the list
-of known ones.
+field's declared type (bool, int, float, str, and ``X | None``); an unknown key or a value of the
+wrong type is one ``UsageError`` line (an unknown key lists the known ones).
 """
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import json
 import types
 import typing
 from typing import Any
+
+from pipeline.errors import UsageError
 
 
 def _parse(value: Any, tp: Any, key: str) -> Any:
@@ -27,14 +29,20 @@ def _parse(value: Any, tp: Any, key: str) -> Any:
             return True
         if value.lower() in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"config {key}: {value!r} is not a boolean")
+        raise UsageError(f"--set {key}={value}: not a boolean (true/false)")
     if tp in (int, float):
         try:
             return tp(float(value)) if tp is int and "e" in value.lower() else tp(value)
         except ValueError:
-            raise ValueError(f"config {key}: {value!r} is not {tp.__name__}") from None
+            raise UsageError(f"--set {key}={value}: not {tp.__name__}") from None
     if origin in (tuple, list):
-        return tuple(json.loads(value)) if origin is tuple else list(json.loads(value))
+        try:
+            items = json.loads(value)
+        except ValueError:
+            items = None
+        if not isinstance(items, list):
+            raise UsageError(f"--set {key}={value}: not a JSON list such as [16,32]")
+        return tuple(items) if origin is tuple else items
     return value
 
 
@@ -45,10 +53,13 @@ def resolve_config(config_cls: type, overrides: dict[str, Any] | None = None):
     kwargs = {}
     for key, value in (overrides or {}).items():
         if key not in names:
-            raise KeyError(f"{config_cls.__name__} has no field {key!r} "
-                           f"(known: {', '.join(sorted(names))})")
+            raise UsageError(f"{config_cls.__name__} has no field {key!r} "
+                             f"(known: {', '.join(sorted(names))})")
         kwargs[key] = _parse(value, hints[key], key)
-    return config_cls(**kwargs)
+    try:
+        return config_cls(**kwargs)
+    except (TypeError, ValueError) as e:  # the config's own checks (__post_init__)
+        raise UsageError(f"{config_cls.__name__}: {' '.join(str(e).split())}") from None
 
 
 def config_dict(cfg) -> dict:
@@ -60,7 +71,7 @@ def parse_set_options(items: list[str] | None) -> dict[str, str]:
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise ValueError(f"--set expects key=value, got {item!r}")
+            raise UsageError(f"--set expects key=value, got {item!r}")
         k, v = item.split("=", 1)
         out[k.strip()] = v.strip()
     return out

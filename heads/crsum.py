@@ -23,6 +23,10 @@ Readings where the paper is silent (documented choices, all overridable):
   checkpoint, e.g. trained on another dataset; the paper pretrains on UCF101) and
   ``use_cnn2=false`` (j = 0: CNN2 dropped).
 - Scaled-down schedules: e.g. ``--set epochs=60 --set lr_halve_every=12`` keeps the paper's ratio.
+- The paper's input (§IV.A), the ``paper`` preset (heads/presets.py): 256×256 frames
+  (``frame_size=256``: the store must hold them, ``vsum extract --frames 256``), one frame in 60
+  (``pick_stride=4`` on 15-frame picks) and whole videos (``window_steps=0``). Its keyframe
+  evaluation: ``vsum evaluate --protocol crsum-keyframe --keyframe-stride 4``.
 """
 from __future__ import annotations
 
@@ -65,6 +69,7 @@ class CRSumConfig:
     epochs: int = 10000
     lr_halve_every: int = 2000  # epochs
     # data path (stores/frame_windows.py)
+    frame_size: int = 0  # required stored frame size (the paper: 256); 0 = whatever is stored
     window_steps: int = 64  # kept steps per training window; 0 = whole videos
     pick_stride: int = 1  # keep every k-th pick (4 = the paper's 60 frames on 15-frame picks)
     num_workers: int = 2
@@ -247,6 +252,11 @@ def build_crsum(cfg: CRSumConfig, feature_shape: tuple[int, ...] = (112, 112, 3)
         raise ValueError(f"crsum reads frames [T, H, W, 3]; got per-step shape {feature_shape}")
     if cfg.norm not in ("frame", "none"):
         raise ValueError(f"crsum: norm must be frame|none, got {cfg.norm!r}")
+    if cfg.frame_size and tuple(feature_shape[:2]) != (cfg.frame_size, cfg.frame_size):
+        raise ValueError(f"crsum: frame_size={cfg.frame_size} asks for {cfg.frame_size}x"
+                         f"{cfg.frame_size} frames but the store holds {feature_shape[0]}x"
+                         f"{feature_shape[1]} (extract with --frames {cfg.frame_size}, or "
+                         "--set frame_size=0)")
     model = CRSum(cfg)  # initialised from the caller's seed (the trainer seeds each run)
     if cfg.cnn1_weights:
         load_cnn1(model, cfg.cnn1_weights)

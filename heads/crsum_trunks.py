@@ -7,10 +7,11 @@ zeroed before every Conv3d/pool by forward pre-hooks, so a padded batch computes
 each video would alone. BatchNorm is kept in eval mode (running statistics from pretraining),
 the usual choice when fine-tuning with small batches, and it keeps batches independent.
 
-Weights are resolved by the extractors' own code (``pipeline/features/clips.resolve_weights``,
-``i3d.build_i3d_model``): ``auto`` loads the cached checkpoint when present and otherwise falls
-back to a seeded random init with the loud warning; ``pretrained`` raises when it is missing;
-``random``; or a PATH to a state dict.
+Weights follow the extractors' one policy (``pipeline/features/weights.py``): ``pretrained``
+(the default; ``auto`` is its deprecated alias) = torchvision's file from the torch hub cache,
+else downloaded (or from ``$VSUM_WEIGHTS_URL``) with its hash check, else one WeightsUnavailable
+line; ``random`` = a seeded init, only when asked; or a PATH to a state dict. The trunk's
+``weights`` records the label ("R3D_18_Weights.KINETICS400_V1", "random-init(seed=0)", …).
 """
 from __future__ import annotations
 
@@ -97,31 +98,29 @@ class MaskedTrunk(nn.Module):
         return f.transpose(1, 2)
 
 
-def build_r3d18_trunk(policy: str = "auto") -> MaskedTrunk:
+def build_r3d18_trunk(policy: str = "pretrained") -> MaskedTrunk:
     """torchvision r3d_18 up to layer4 (512-d per step), temporal strides set to 1; weights
     exactly as the ST3D extractor resolves them."""
-    from pipeline.features import clips as C
-    from pipeline.features.st3d import ARCHS, checkpoint_file_name
+    from pipeline.features.base import ExtractorOptions
+    from pipeline.features.st3d import model_from_state
+    from pipeline.features.weights import load_state_dict, resolve
 
-    builder, tv_weights = ARCHS["r3d_18"]
-    state, weights, ckpt = C.resolve_weights(policy, checkpoint_file_name("r3d_18"),
-                                             str(tv_weights), "crsum trunk r3d_18")
-    net = C.seeded(lambda: builder(weights=None))
-    if state is not None:
-        C.load_strict(net, state, ckpt)
+    w = resolve("st3d", policy, st3d_arch="r3d_18", who="crsum trunk r3d_18")
+    net, weights, _ = model_from_state(load_state_dict(w), w, ExtractorOptions(st3d_arch="r3d_18"))
     body = nn.Sequential(net.stem, net.layer1, net.layer2, net.layer3, net.layer4)
     keep_time(body)
     return MaskedTrunk(body, 512, weights)
 
 
-def build_i3d_trunk(policy: str = "auto") -> MaskedTrunk:
+def build_i3d_trunk(policy: str = "pretrained") -> MaskedTrunk:
     """The I3D extractor's InceptionI3d up to Mixed_5c (1024-d per step), temporal strides set
-    to 1; weights exactly as the extractor resolves them (an I3D checkpoint PATH, or GoogLeNet
-    inflated, or the loud random fallback)."""
-    from pipeline.features.base import ExtractorOptions
-    from pipeline.features.i3d import build_i3d_model
+    to 1; weights exactly as the extractor resolves them (an I3D checkpoint PATH, GoogLeNet
+    inflated, or a random init when asked)."""
+    from pipeline.features.i3d import model_from_state
+    from pipeline.features.weights import load_state_dict, resolve
 
-    net, weights, _ = build_i3d_model(ExtractorOptions(weights=policy))
+    w = resolve("i3d", policy, who="crsum trunk i3d")
+    net, weights, _ = model_from_state(load_state_dict(w), w)
     body = nn.Sequential(*(m for _, m in net.endpoints()))  # drops ``logits``
     keep_time(body)
     return MaskedTrunk(body, 1024, weights)

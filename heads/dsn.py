@@ -1,18 +1,29 @@
 """DR-DSN (Zhou, Qiao & Xiang, AAAI 2018): a BiLSTM scores every step, trained with REINFORCE on
-diversity + representativeness rewards; the supervised variant adds MSE to gtscore.
+diversity + representativeness rewards; DR-DSN_sup adds a supervised term.
 
 Model: x [B, T, D] -> BiLSTM (256 per direction) -> Linear(512, 1) -> sigmoid -> p [B, T].
 4-D features [B, T, C, h, w] are averaged over space first (``spatial="mean"``) or flattened.
 
 Loss for one video (the authors' code, ``main.py``), with E episodes a^e ~ Bernoulli(p):
-    L = β·(mean p − ε)² − Σ_e mean_t log π(a^e_t) · (R(a^e) − b_v)   [+ w·MSE(p, gtscore)]
-R = R_div + R_rep (heads/rewards.py; each switchable), b_v the per-video moving average of past
-episode rewards (b_v ← 0.9·b_v + 0.1·mean_e R, starting at 0), kept in the trainer's ``state``.
+    L = β·(mean p − ε)² − Σ_e mean_t log π(a^e_t) · (R(a^e) − b_v)   [+ w·L_sup]
+R = reward_scale·(R_div + R_rep) (heads/rewards.py; each switchable), b_v the per-video moving
+average of past episode rewards (b_v ← 0.9·b_v + 0.1·mean_e R, starting at 0), kept in the
+trainer's ``state``.
+
+Two places where the paper and the authors' code (which produced the published numbers) differ,
+each a field (``heads/presets.py`` names the combinations):
+- ``reward_scale``: the paper's eq. (6) is R = R_div + R_rep (1.0, the default); the authors'
+  ``rewards.py`` returns 0.5·(R_div + R_rep): ``reward_scale=0.5`` reproduces the code.
+- DR-DSN_sup: the paper adds a maximum-likelihood term on the ground-truth keyframes Y,
+  L_sup = −mean_{t∈Y} log p_t (``sup_loss="mle"``, Y = {t : target_t ≥ 0.5}); this project's
+  earlier variant regresses the target with MSE (``sup_loss="mse"``, the default). The target is
+  ``sup_target`` (stores/targets.py: gtscore, the oracle summary, or gtsummary keyframes).
 
 Defaults from the paper (§4.1): Adam lr 1e-5, weight decay 1e-5, 60 epochs, 5 episodes,
 ε = 0.5, β = 0.01, λ = 20 for the diversity's temporal distance. The authors' code also clips the
-gradient norm at 5 and decays lr ×0.1 every 30 epochs (``lr_step=30`` reproduces that; the paper
-does not mention it, so it is off by default).
+gradient norm at 5 (``clip_grad``). It builds a StepLR(30, ×0.1) but never calls its ``step()``,
+so its learning rate stays 1e-5 for all 60 epochs: ``lr_step=0`` (the default) is what the code
+does; ``lr_step=30`` gives the decay the code seems to intend.
 """
 from __future__ import annotations
 
@@ -40,8 +51,11 @@ class DSNConfig:
     div_temporal_distance: int | None = 20  # λ; None: plain mean over all pairs
     eps: float = 0.5  # length penalty target ε
     beta: float = 0.01  # length penalty weight β
-    # supervised variant (DR-DSN_sup in this project: MSE to gtscore)
+    reward_scale: float = 1.0  # 1: the paper's R_div + R_rep; 0.5: the authors' code
+    # supervised variant (DR-DSN_sup)
     supervised: bool = False
+    sup_loss: str = "mse"  # mse: MSE(p, target) | mle: the paper's −mean_{t∈Y} log p_t
+    sup_target: str = "gtscore"  # gtscore | oracle | gtsummary (stores/targets.py)
     sup_weight: float = 1.0
     rl_weight: float = 1.0  # 0 with supervised=True gives a purely supervised BiLSTM
     # optimisation
@@ -91,13 +105,13 @@ class DSN(nn.Module):
 
 
 def episode_rewards(x: torch.Tensor, actions: torch.Tensor, cfg: DSNConfig) -> torch.Tensor:
-    """x [T, D], actions [E, T] -> R [E] = R_div + R_rep (switched by cfg)."""
+    """x [T, D], actions [E, T] -> R [E] = reward_scale·(R_div + R_rep) (each switched by cfg)."""
     r = torch.zeros(actions.shape[0], device=x.device)
     if cfg.use_diversity:
         r = r + diversity_reward(x, actions, cfg.div_temporal_distance)
     if cfg.use_representativeness:
         r = r + representativeness_reward(x, actions)
-    return r
+    return cfg.reward_scale * r
 
 
 def reinforce_loss(p: torch.Tensor, x: torch.Tensor, baseline: float, cfg: DSNConfig):
@@ -130,15 +144,28 @@ def dsn_loss(model: DSN, batch: dict, cfg: DSNConfig, state: dict):
             metrics["reward"] += mean_r / len(batch["video_id"])
         total = total + cfg.rl_weight * rl / len(batch["video_id"])
     if cfg.supervised:
-        has = batch.get("has_gtscore")
-        if has is not None and not bool(has.all()):
-            missing = [v for v, h in zip(batch["video_id"], has.tolist()) if not h]
-            raise ValueError(f"supervised DSN: no labels/gtscore for {', '.join(missing)}")
+        target = supervised_target(batch, cfg.sup_target)
         m = mask.float()
-        mse = (F.mse_loss(p, batch["gtscore"], reduction="none") * m).sum() / m.sum()
-        total = total + cfg.sup_weight * mse
-        metrics["mse"] = float(mse.detach())
+        if cfg.sup_loss == "mle":
+            keys = (target >= 0.5).float() * m  # Y: the keyframes
+            nll = -(torch.log(p.clamp_min(1e-6)) * keys).sum(1) / keys.sum(1).clamp_min(1.0)
+            sup = nll.mean()
+        else:
+            sup = (F.mse_loss(p, target, reduction="none") * m).sum() / m.sum()
+        total = total + cfg.sup_weight * sup
+        metrics[cfg.sup_loss] = float(sup.detach())
     return total, metrics
+
+
+def supervised_target(batch: dict, kind: str) -> torch.Tensor:
+    """The batch's supervised target [B, T] (``target`` when the trainer loaded one, else
+    ``gtscore``); a video without it is named in the error."""
+    key, has_key = ("target", "has_target") if "target" in batch else ("gtscore", "has_gtscore")
+    has = batch.get(has_key)
+    if has is not None and not bool(has.all()):
+        missing = [v for v, h in zip(batch["video_id"], has.tolist()) if not h]
+        raise ValueError(f"supervised head: no {kind} target (labels) for {', '.join(missing)}")
+    return batch[key]
 
 
 def make_optimizer(model: nn.Module, cfg: DSNConfig):
@@ -152,6 +179,8 @@ def build_dsn(cfg: DSNConfig, feature_shape: tuple[int, ...]) -> DSN:
     """feature_shape (D,) or (C, h, w)."""
     if cfg.spatial not in ("mean", "flatten"):
         raise ValueError(f"dsn: spatial must be 'mean' or 'flatten', not {cfg.spatial!r}")
+    if cfg.sup_loss not in ("mse", "mle"):
+        raise ValueError(f"dsn: sup_loss must be 'mse' or 'mle', not {cfg.sup_loss!r}")
     if len(feature_shape) == 3 and cfg.spatial == "mean":
         in_dim = int(feature_shape[0])
     else:

@@ -20,6 +20,14 @@ selection "legacy-best-test" — a separate run folder, so it is never mixed int
 
 Selection score (validation or legacy): mean F-score (avg over annotators) of the keyshot summary
 when the store has user summaries and segments, else mean Kendall tau vs gtscore.
+
+Several stores (the augmented and transfer settings): train videos may come from any store, as
+``(store, video id)`` pairs; test videos are always in ``store`` (their predictions refer to it).
+Inside the run a video of another store is keyed ``<store>::<id>`` (``stores.dataset.ref_key``).
+Supervised targets: a head whose config has ``sup_target`` gets that target in the batch
+(``stores/targets.py``), [B, T, n] for a frame-level head (``output="frame"``, n =
+``scores_per_step``). A model with ``predict_scores`` decides what is written as predictions
+(frame-level heads write n sub-scores per step).
 """
 from __future__ import annotations
 
@@ -35,8 +43,9 @@ import torch
 
 from heads.base import HeadSpec, get_head
 from heads.config import config_dict, resolve_config
+from pipeline.errors import InputError, UsageError
 from stores import layout
-from stores.dataset import VideoDataset, collate, to_device
+from stores.dataset import REF_SEP, MultiStoreDataset, collate, ref_key, to_device
 from stores.predictions import write_predictions
 from stores.reader import FeatureStore
 
@@ -88,14 +97,20 @@ def run_dir_for(run_dir: str | Path, split: int, seed: int) -> Path:
 
 
 # -- selection scores ---------------------------------------------------------------------------
-def selection_score(store: FeatureStore, scores: dict[str, np.ndarray]) -> float:
+def selection_score(store: FeatureStore, scores: dict[str, np.ndarray], locate=None) -> float:
     """Mean F-score (avg over annotators) when the store has user summaries and segments, else
-    mean Kendall tau vs gtscore; NaN when neither is available."""
+    mean Kendall tau vs gtscore; NaN when neither is available. ``locate(key) -> (store, id)``
+    finds videos of other stores (MultiStoreDataset.store_of). Sub-scores (n per step) count as
+    their step mean here."""
     from pipeline.metrics import f_score_users, kendall_tau
     from pipeline.summary import select_keyshots
 
     vals = []
-    for vid, s in scores.items():
+    for key, s in scores.items():
+        store, vid = locate(key) if locate is not None else (store, key)
+        n_steps = store.array(vid, layout.PICKS).shape[0]
+        if len(s) != n_steps and n_steps and len(s) % n_steps == 0:
+            s = np.asarray(s).reshape(n_steps, -1).mean(axis=1)
         if store.has(vid, layout.USER_SUMMARY) and store.has(vid, layout.CHANGE_POINTS):
             attrs = store.attrs(vid)
             summary, _ = select_keyshots(s, store.load(vid, layout.PICKS), int(attrs["n_frames"]),
@@ -109,24 +124,46 @@ def selection_score(store: FeatureStore, scores: dict[str, np.ndarray]) -> float
 
 # -- prediction ----------------------------------------------------------------------------------
 @torch.no_grad()
-def predict_videos(spec: HeadSpec, model, cfg, store: FeatureStore, data: VideoDataset | None,
+def predict_videos(spec: HeadSpec, model, cfg, store: FeatureStore, data: MultiStoreDataset | None,
                    video_ids: list[str], device) -> dict[str, np.ndarray]:
-    """video_id -> float32 [T] scores (model in eval mode, one video at a time)."""
+    """video key -> float32 [T] scores, or [T·n] for a frame-level head (model in eval mode, one
+    video at a time)."""
     was_training = model.training
     model.eval()
     out = {}
+    score = getattr(model, "predict_scores", model)
     for vid in video_ids:
         if spec.predict is not None:
             out[vid] = np.asarray(spec.predict(model, store, vid, cfg), np.float32).ravel()
         else:
             batch = collate([data.get(vid)], device)
-            out[vid] = model(batch["x"], batch["mask"])[0].float().cpu().numpy()
+            out[vid] = score(batch["x"], batch["mask"])[0].float().cpu().numpy().ravel()
     model.train(was_training)
     return out
 
 
+def target_request(cfg) -> tuple[str | None, int]:
+    """(target kind, sub-scores per step) a supervised head asks the data for; (None, 1) when
+    it reads gtscore as such."""
+    kind = getattr(cfg, "sup_target", None) if getattr(cfg, "supervised", False) else None
+    frame = getattr(cfg, "output", "step") == "frame"
+    return kind, (int(getattr(cfg, "scores_per_step", 1)) if frame else 1)
+
+
+def _as_keys(store: str, items) -> list[str]:
+    """Train/val items: video ids of ``store``, or (store, video id) pairs -> run keys."""
+    out = []
+    for it in items:
+        if isinstance(it, str):
+            out.append(it)
+        else:
+            s, vid = it
+            out.append(ref_key(str(s), str(vid), str(store)))
+    return out
+
+
 # -- one epoch -----------------------------------------------------------------------------------
-def video_batches(data: VideoDataset, ids: list[str], batch_videos: int, rng: np.random.Generator):
+def video_batches(data: MultiStoreDataset, ids: list[str], batch_videos: int, rng: np.random.Generator):
     order = [ids[i] for i in rng.permutation(len(ids))]
     for i in range(0, len(order), batch_videos):
         yield [data.get(v) for v in order[i : i + batch_videos]]
@@ -209,7 +246,7 @@ def train_split(head: str | HeadSpec, store: str, train_ids: list[str], test_ids
     fstore = FeatureStore(store)
     if not train_ids or not test_ids:
         raise ValueError(f"split {split}: {len(train_ids)} train and {len(test_ids)} test videos")
-    train_ids, val_ids = list(train_ids), []
+    train_ids, val_ids = _as_keys(store, train_ids), []
     if options.val_fraction > 0:
         n_val = max(1, round(options.val_fraction * len(train_ids)))
         perm = rng.permutation(len(train_ids))
@@ -220,13 +257,20 @@ def train_split(head: str | HeadSpec, store: str, train_ids: list[str], test_ids
 
     need_labels = bool(getattr(cfg, "supervised", False))
     hooked = spec.make_loader is not None
+    target, n_sub = target_request(cfg)
     data = None
+    if hooked and any(REF_SEP in k for k in train_ids):
+        raise ValueError(f"head {head} streams from one store; its training videos must all be in "
+                         f"{store} (the augmented/transfer settings need a feature head)")
     if not hooked:
-        data = VideoDataset(fstore, sorted(set(train_ids) | set(val_ids) | set(test_ids)), features,
-                            l2_normalize=l2, cache_bytes=options.cache_bytes)
-        if need_labels:
-            VideoDataset(fstore, train_ids, features, need_labels=True, cache_bytes=0)  # checks only
-    shape = tuple(fstore.array(train_ids[0], layout.feature_path(features)).shape[1:])
+        data = MultiStoreDataset(store, sorted(set(train_ids) | set(val_ids) | set(test_ids)),
+                                 features, l2_normalize=l2, cache_bytes=options.cache_bytes,
+                                 target=target, n_sub=n_sub)
+        if need_labels:  # checks only
+            MultiStoreDataset(store, train_ids, features, need_labels=target in (None, "gtscore"),
+                              cache_bytes=0)
+    first_store, first_id = data.store_of(train_ids[0]) if data is not None else (fstore, train_ids[0])
+    shape = tuple(first_store.array(first_id, layout.feature_path(features)).shape[1:])
     model = spec.build(cfg, shape).to(device)
     optimizer, scheduler = spec.make_optimizer(model, cfg)
     if hooked and spec.predict is None:
@@ -265,7 +309,8 @@ def train_split(head: str | HeadSpec, store: str, train_ids: list[str], test_ids
             sec_data += row["sec_data"]
             if val_ids:
                 score = selection_score(fstore, predict_videos(spec, model, cfg, fstore, data,
-                                                               val_ids, device))
+                                                               val_ids, device),
+                                        data.store_of if data is not None else None)
                 row["val_score"] = score
                 if np.isfinite(score) and score > best["score"]:
                     best = {"score": score, "epoch": epoch,
@@ -285,11 +330,9 @@ def train_split(head: str | HeadSpec, store: str, train_ids: list[str], test_ids
         selection = "fixed-epochs"
     sec_train = time.perf_counter() - t_start
 
-    ckpt = {"head": head, "config": config_dict(cfg),
-            "feature_spec": feature_spec_for(fstore, train_ids[0], features, l2),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "selection": selection, "epoch": best["epoch"], "split": split, "seed": seed}
-    torch.save(ckpt, out_dir / CHECKPOINT)
+    save_checkpoint(out_dir / CHECKPOINT, model, head, cfg,
+                    feature_spec_for(first_store, first_id, features, l2),
+                    selection=selection, epoch=best["epoch"], split=split, seed=seed)
 
     scores = predict_videos(spec, model, cfg, fstore, data, list(test_ids), device)
     pmeta = {"run": Path(run_dir).name, "dataset": "", "setting": "canonical", **(meta or {}),
@@ -307,24 +350,88 @@ def train_split(head: str | HeadSpec, store: str, train_ids: list[str], test_ids
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
-def load_checkpoint(path: str | Path, device: str = "cpu"):
-    """Rebuild a head from its checkpoint alone -> (model in eval mode, spec, cfg, checkpoint)."""
+CHECKPOINT_KEYS = ("head", "config", "feature_spec", "state_dict")
+# Config fields naming where a head's initial weights come from (CRSum's pretrained trunk and
+# CNN1). The saved state dict holds the trained weights, so a reload builds these parts
+# randomly: it needs no weights file or download, and never follows a path written inside a
+# checkpoint (which may come from anyone).
+SUPERSEDED_BY_STATE_DICT = {"trunk_weights": "random", "cnn1_weights": ""}
+
+
+def plain(value):
+    """JSON-compatible copy (tuples -> lists, numpy scalars and paths -> str or numbers), so a
+    checkpoint loads with ``torch.load(weights_only=True)``."""
+    return json.loads(json.dumps(value, default=_jsonable))
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
+
+
+def save_checkpoint(path: str | Path, model, head: str, cfg, feature_spec: dict, **extra) -> Path:
+    """``{"head", "config", "feature_spec", "state_dict", **extra}``: tensors and plain values
+    only, so ``load_checkpoint`` can refuse anything else."""
+    ckpt = {"head": head, "config": plain(config_dict(cfg)), "feature_spec": plain(feature_spec),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            **plain(extra)}
+    torch.save(ckpt, str(path))
+    return Path(path)
+
+
+def read_checkpoint(path: str | Path, device: str = "cpu") -> dict:
+    """The checkpoint's dict, loaded with ``weights_only=True``: a file that is not a vsum
+    checkpoint, or one holding other objects (a pickle that could run code), is one InputError."""
+    import pickle
+    import zipfile
+
+    if not Path(path).is_file():
+        raise InputError("checkpoint not found", str(path))
+    if not zipfile.is_zipfile(path):
+        raise InputError("not a vsum checkpoint (not a PyTorch zip archive)", str(path))
     try:
-        ckpt = torch.load(str(path), map_location=device, weights_only=False)
-    except (OSError, RuntimeError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable checkpoint ({e})") from None
-    if not isinstance(ckpt, dict) or not {"head", "config", "feature_spec", "state_dict"} <= set(ckpt):
-        raise ValueError(f"{path}: not a vsum checkpoint (needs head, config, feature_spec, state_dict)")
-    spec = get_head(ckpt["head"])
-    cfg = resolve_config(spec.config_cls, _known_fields(spec.config_cls, ckpt["config"]))
-    model = spec.build(cfg, tuple(ckpt["feature_spec"]["shape"]))
-    model.load_state_dict(ckpt["state_dict"])
+        ckpt = torch.load(str(path), map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise InputError("refused: the checkpoint holds objects other than tensors and plain "
+                         "values (unpickling it could run code)", str(path)) from None
+    except (OSError, RuntimeError, EOFError, ValueError) as e:
+        reason = " ".join(str(e).split())[:120]
+        raise InputError(f"not a readable checkpoint ({reason})", str(path)) from None
+    if not isinstance(ckpt, dict) or not set(CHECKPOINT_KEYS) <= set(ckpt):
+        raise InputError(f"not a vsum checkpoint (needs {', '.join(CHECKPOINT_KEYS)})", str(path))
+    return ckpt
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu"):
+    """Rebuild a head from its checkpoint alone -> (model in eval mode, spec, cfg, checkpoint).
+
+    ``cfg`` is the config as trained; the model is built with SUPERSEDED_BY_STATE_DICT applied
+    (random trunk, no CNN1 file), then the state dict replaces every weight."""
+    ckpt = read_checkpoint(path, device)
+    try:
+        spec = get_head(ckpt["head"])
+    except KeyError as e:
+        raise InputError(f"the checkpoint's head: {e.args[0]}", str(path)) from None
+    try:
+        known = _known_fields(spec.config_cls, ckpt["config"])
+        cfg = resolve_config(spec.config_cls, known)
+        rebuild = {k: v for k, v in SUPERSEDED_BY_STATE_DICT.items() if k in known}
+        build_cfg = resolve_config(spec.config_cls, {**known, **rebuild})
+        model = spec.build(build_cfg, tuple(ckpt["feature_spec"]["shape"]))
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError, UsageError) as e:  # config/weights do not fit
+        reason = " ".join(str(e).split())[:160]
+        raise InputError(f"does not rebuild head {spec.name!r} ({reason})", str(path)) from None
     model.to(device).eval()
     return model, spec, cfg, ckpt
 
 
 def _known_fields(config_cls: type, values: dict) -> dict:
+    """The config's own fields from a saved config (JSON lists back to tuples)."""
     import dataclasses
 
+    if not isinstance(values, dict):
+        raise TypeError(f"config is a {type(values).__name__}, not a mapping")
     names = {f.name for f in dataclasses.fields(config_cls)}
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if k in names}

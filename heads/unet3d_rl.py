@@ -17,9 +17,19 @@ Reading of the paper where it is loose (Fig. 3 is not in the text):
 - Output: spatial global average pool → [B, C′, T], 1-D transposed conv (kernel = stride = n) →
   n latent scores per step, sigmoid. ``forward`` returns the per-step score [B, T] (the mean
   of the n sub-scores; n = 1 by default, as every store here is step-level).
+  ``output="frame"`` (the paper's L = T × n scores, one per frame with n = 15 on 15-frame
+  picks): predictions carry the n sub-scores of every step, the evaluation scores them frame by
+  frame (``pipeline.summary.upsample_subscores``), and the supervised target is frame-level too.
+  REINFORCE and the two regularisers act on the step means: the features, hence the rewards,
+  exist per step only.
+- ``sequence_model="bilstm"``: Table III's Bi-LSTM row with everything else of this head (loss,
+  rewards, SGD) unchanged: a BiLSTM (256 per direction) on the spatially pooled features
+  replaces the U-Net. (The ``dsn`` head is DR-DSN as a whole: another loss and optimiser.)
 
 Loss (§III.D–E), per video of the batch, on spatially pooled features x̄ [T, C]:
-    L = L_preg + λ·L_breg − (1/k)·Σ_episodes (R − c)·Σ_t log π(a_t)   [+ MSE(p, gtscore)]
+    L = L_preg + λ·L_breg − (1/k)·Σ_episodes (R − c)·Σ_t log π(a_t)   [+ MSE(p, target)]
+The supervised target is ``sup_target``: "gtscore" (the default here) or the paper's "oracle"
+summary that maximally agrees with the annotators (§IV.B; stores/targets.py).
 with a_t ~ Bernoulli(p_t), R = R_rep + R_div (each switchable), c the per-video moving average of
 past episode rewards (kept in the trainer's ``state``), L_preg = (mean p − ε)²,
 L_breg = (mean |p − 0.5|)⁻¹.
@@ -54,7 +64,11 @@ class UNet3DRLConfig:
     logprob_reduce: str = "sum"  # Eq. (11) sums log π over t; "mean" is DR-DSN's code
     epsilon: float = 0.5  # ε of L_preg
     lambda_breg: float = 0.01  # λ of L_breg
-    supervised: bool = False  # add L_pred = MSE(p, gtscore) (3DST-UNet_sup)
+    supervised: bool = False  # add L_pred = MSE(p, target) (3DST-UNet_sup)
+    sup_target: str = "gtscore"  # gtscore | oracle (the paper, §IV.B) | gtsummary
+    output: str = "step"  # step | frame (the paper's L = T × n scores; set scores_per_step=15)
+    sequence_model: str = "unet"  # unet | bilstm (Table III's Bi-LSTM row, same loss and SGD)
+    lstm_hidden: int = 256  # bilstm only: units per direction (DR-DSN's)
     # optimiser: SGD, lr 1e-5 (SumMe); use lr=1e-6 for TVSum, as the paper does
     lr: float = 1e-5
     momentum: float = 0.9
@@ -91,11 +105,31 @@ class _Up(nn.Module):
         return self.conv(torch.cat([skip, x], dim=1))
 
 
-class UNet3D(nn.Module):
+class _Scorer(nn.Module):
+    """What the sequence models share: ``frame_logits`` [B, T, n] → ``forward`` p [B, T] (mean
+    of the n sigmoid sub-scores) and ``predict_scores``, what the trainer writes: [B, T], or the
+    sub-scores [B, T, n] when ``output == "frame"``."""
+
+    output = "step"
+
+    def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, T, *feat], mask [B, T] (unused: conv borders see zero padding) → p [B, T]."""
+        return torch.sigmoid(self.frame_logits(x)).mean(dim=-1)
+
+    def predict_scores(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        sub = torch.sigmoid(self.frame_logits(x))
+        return sub if self.output == "frame" else sub.mean(dim=-1)
+
+
+class UNet3D(_Scorer):
     """[B, T, C, h, w] (or [B, T, D] → a 1×1 map) → p [B, T] in (0, 1)."""
 
     def __init__(self, in_channels: int, cfg: UNet3DRLConfig):
         super().__init__()
+        self.output = cfg.output
         c0, self.levels, self.n = cfg.squeeze_channels, cfg.levels, cfg.scores_per_step
         self.squeeze = nn.Conv3d(in_channels, c0, 1)  # Eq. (1): linear channel compression
         chans = [c0 * 2**i for i in range(cfg.levels + 1)]  # 32, 64, 128, 256
@@ -141,9 +175,21 @@ class UNet3D(nn.Module):
         z = self.head(v.mean(dim=(3, 4)))  # spatial GAP [B, C′, T′] → [B, 1, T′·n]
         return z.view(b, -1, self.n)[:, :t]
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x [B, T, *feat], mask [B, T] (unused: conv borders see zero padding) → p [B, T]."""
-        return torch.sigmoid(self.frame_logits(x)).mean(dim=-1)
+
+class BiLSTMScorer(_Scorer):
+    """Table III's Bi-LSTM: spatially pooled features [B, T, C] → BiLSTM → Linear(2H, n) →
+    logits [B, T, n]; the same interface as ``UNet3D``."""
+
+    def __init__(self, in_channels: int, cfg: UNet3DRLConfig):
+        super().__init__()
+        self.output, self.n = cfg.output, cfg.scores_per_step
+        self.rnn = nn.LSTM(in_channels, cfg.lstm_hidden, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(2 * cfg.lstm_hidden, self.n)
+
+    def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.flatten(3).mean(-1) if x.dim() == 5 else x  # [B, T, C]
+        out, _ = self.rnn(h)
+        return self.fc(out)
 
 
 # -- rewards and regularisers (pure functions on one video) -------------------------------------
@@ -170,10 +216,13 @@ def episode_rewards(xbar: torch.Tensor, actions: torch.Tensor, cfg: UNet3DRLConf
 
 def video_loss(p: torch.Tensor, x: torch.Tensor, cfg: UNet3DRLConfig, baseline: float,
                gtscore: torch.Tensor | None = None,
-               actions: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+               actions: torch.Tensor | None = None,
+               sub: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """One video. p [T] scores, x [T, *feat] its features, baseline c (a float) →
-    (loss, metrics). ``actions`` [E, T] replaces the Bernoulli sampling (tests hand-check it).
-    metrics["mean_reward"] is what the caller folds into the moving-average baseline."""
+    (loss, metrics). ``gtscore``: the supervised target, [T], or [T, n] for the sub-scores
+    ``sub`` [T, n] of a frame-level head. ``actions`` [E, T] replaces the Bernoulli sampling
+    (tests hand-check it). metrics["mean_reward"] is what the caller folds into the
+    moving-average baseline."""
     xbar = spatial_pool(x.detach().float())  # rewards on spatially pooled vectors [T, C]
     if actions is None:
         actions = torch.bernoulli(p.detach().expand(cfg.episodes, -1))  # [E, T]
@@ -190,8 +239,10 @@ def video_loss(p: torch.Tensor, x: torch.Tensor, cfg: UNet3DRLConfig, baseline: 
                "selected": actions.mean().item(), "mean_reward": r["total"].mean().item()}
     if cfg.supervised:
         if gtscore is None:
-            raise ValueError("unet3d_rl: supervised=True needs labels/gtscore in the store")
-        mse = F.mse_loss(p, gtscore.float())
+            raise ValueError(f"unet3d_rl: supervised=True needs the {cfg.sup_target} target "
+                             "(labels) in the store")
+        pred = sub if sub is not None and gtscore.dim() == 2 else p
+        mse = F.mse_loss(pred, gtscore.float())
         loss = loss + mse
         metrics["mse"] = mse.item()
     return loss, metrics
@@ -202,19 +253,21 @@ def unet3d_loss(model: nn.Module, batch: dict, cfg: UNet3DRLConfig, state: dict)
     """batch: x [B, T, *feat], mask [B, T], gtscore [B, T] (optional), video_id [B]
     → (mean loss over the batch's videos, mean metrics). Updates state["baselines"]."""
     x, mask = batch["x"], batch["mask"]
-    p = model(x, mask)  # [B, T]
+    sub = torch.sigmoid(model.frame_logits(x))  # [B, T, n]
+    p = sub.mean(dim=-1)  # [B, T]: what forward returns
     baselines = state.setdefault("baselines", {})
-    gts = batch.get("gtscore")
-    has = batch.get("has_gtscore")
+    key, has_key = ("target", "has_target") if "target" in batch else ("gtscore", "has_gtscore")
+    gts, has = batch.get(key), batch.get(has_key)
     if cfg.supervised and has is not None and not bool(has.all()):
         missing = [v for v, h in zip(batch["video_id"], has.tolist()) if not h]
-        raise ValueError(f"unet3d_rl supervised: no labels/gtscore for {', '.join(missing)}")
+        raise ValueError(f"unet3d_rl supervised: no {cfg.sup_target} target (labels) for "
+                         f"{', '.join(missing)}")
     losses, rows = [], []
     for i, vid in enumerate(batch["video_id"]):
         t = int(mask[i].sum())
         gt = gts[i, :t] if gts is not None else None
         c = baselines.get(vid, 0.0)
-        loss, m = video_loss(p[i, :t], x[i, :t], cfg, c, gt)
+        loss, m = video_loss(p[i, :t], x[i, :t], cfg, c, gt, sub=sub[i, :t])
         baselines[vid] = cfg.baseline_momentum * c + (1 - cfg.baseline_momentum) * m["mean_reward"]
         losses.append(loss)
         rows.append(m)
@@ -230,7 +283,7 @@ def make_optimizer(model: nn.Module, cfg: UNet3DRLConfig):
     return opt, sched
 
 
-def build_unet3d(cfg: UNet3DRLConfig, feature_shape: tuple[int, ...]) -> UNet3D:
+def build_unet3d(cfg: UNet3DRLConfig, feature_shape: tuple[int, ...]) -> nn.Module:
     """feature_shape (C, h, w) for st3d/i3d, or (D,) for 2-D features (a 1×1 map)."""
     if len(feature_shape) not in (1, 3):
         raise ValueError(f"unet3d_rl needs features [T, C, h, w] or [T, D], got [T, {feature_shape}]")
@@ -238,7 +291,11 @@ def build_unet3d(cfg: UNet3DRLConfig, feature_shape: tuple[int, ...]) -> UNet3D:
         raise ValueError(f"unet3d_rl: logprob_reduce must be 'sum' or 'mean', not {cfg.logprob_reduce!r}")
     if cfg.levels < 1 or cfg.scores_per_step < 1 or cfg.squeeze_channels < 1:
         raise ValueError("unet3d_rl: levels, scores_per_step and squeeze_channels must be >= 1")
-    return UNet3D(int(feature_shape[0]), cfg)
+    if cfg.output not in ("step", "frame") or cfg.sequence_model not in ("unet", "bilstm"):
+        raise ValueError(f"unet3d_rl: output must be step|frame and sequence_model unet|bilstm "
+                         f"(got {cfg.output!r}, {cfg.sequence_model!r})")
+    scorer = UNet3D if cfg.sequence_model == "unet" else BiLSTMScorer
+    return scorer(int(feature_shape[0]), cfg)
 
 
 register_head(HeadSpec(name="unet3d_rl", config_cls=UNet3DRLConfig, build=build_unet3d,

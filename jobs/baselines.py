@@ -11,7 +11,6 @@ Every labelled video of the stores, through the same Dask path and protocol as
 """
 from __future__ import annotations
 
-import sys
 import zlib
 from dataclasses import dataclass
 
@@ -19,8 +18,9 @@ import numpy as np
 
 from jobs.dask_eval import aggregate, close_client, get_client, run_per_video
 from jobs.eval_tasks import ROW_KEYS, _long_rows, load_labels
-from jobs.evaluate import finish_cli
+from jobs.evaluate import check_ratio, check_workers, finish_cli, parse_rank
 from jobs.report import write_report
+from pipeline.errors import InputError, UsageError
 
 METHODS = ("human-loo", "random", "uniform", "middle")
 
@@ -130,7 +130,7 @@ def run_baselines(stores: list[str], report_dir: str | None = None,
         # human or reference summary to score against: they are not part of a baseline
         tasks += [{"store": s, "video_id": v} for v in fs.video_ids() if fs.has(v, "labels/user_summary")]
     if not tasks:
-        raise ValueError(f"no labelled complete videos in {', '.join(stores)} (run vsum import first)")
+        raise InputError(f"no labelled complete videos in {', '.join(stores)} (run vsum import first)")
     client, owned = get_client(scheduler, workers, client)
     try:
         per_video, errors = run_per_video(client, tasks, baseline_rows, cfg)
@@ -162,12 +162,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    rank = tuple(x for x in args.rank.split(",") if x in ("frame", "pick"))
-    cfg = BaselineConfig(ratio=args.ratio, seeds=args.seeds, rank=rank)
-    try:
-        per_video, summary, errors = run_baselines(args.store, args.report, cfg,
-                                                   scheduler=args.scheduler, workers=args.workers)
-    except (OSError, ValueError) as exc:
-        print(str(exc).splitlines()[0], file=sys.stderr)
-        return 2
+    from stores.reader import FeatureStore
+
+    if args.seeds < 0:
+        raise UsageError(f"--seeds must be >= 0, got {args.seeds}")
+    cfg = BaselineConfig(ratio=check_ratio(args.ratio), seeds=args.seeds, rank=parse_rank(args.rank))
+    check_workers(args.workers)
+    for store in args.store:  # StoreNotFound / not a vsum store, before Dask starts
+        FeatureStore(store)
+    per_video, summary, errors = run_baselines(args.store, args.report, cfg,
+                                               scheduler=args.scheduler, workers=args.workers)
     return finish_cli(per_video, summary, errors, args.report)

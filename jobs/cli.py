@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "jobs.evaluate",       # vsum evaluate
     "jobs.baselines",      # vsum baselines
     "jobs.train",          # vsum train
+    "jobs.reproduce",      # vsum reproduce
     "jobs.summarize",      # vsum summarize
     "jobs.demo",           # vsum demo
     "jobs.bench.cli",      # vsum bench extract|kts|eval|train|scale
@@ -64,13 +65,28 @@ def command_name(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-def log_traceback(command: str) -> Path:
-    """Write the current exception's traceback to a log file; returns its path."""
+def debug_on() -> bool:
+    """``VSUM_DEBUG`` set to anything but empty/0/false/no."""
+    return os.environ.get("VSUM_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def log_traceback(command: str) -> Path | None:
+    """Write the current exception's traceback to a log file; returns its path (None when no
+    log folder is writable: the one line must still come out)."""
     folder = Path(os.environ.get("VSUM_LOG_DIR") or Path(tempfile.gettempdir()) / "vsum-logs")
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"vsum-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    path.write_text(f"vsum {command}\nargv: {sys.argv}\n\n{traceback.format_exc()}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"vsum {command}\nargv: {sys.argv}\n\n{traceback.format_exc()}")
+    except OSError:
+        return None
     return path
+
+
+def unexpected_line(command: str, e: BaseException, log: Path | None) -> str:
+    what = " ".join(str(e).split())[:200]
+    where = f"traceback in {log}" if log else "no log folder writable"
+    return f"vsum {command}: unexpected {type(e).__name__}: {what} ({where}; VSUM_DEBUG=1 prints it)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,19 +95,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except VsumError as e:
+        if debug_on():
+            traceback.print_exc()
         print(e.line(command), file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"vsum {command}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - the one place an unexpected error is shown
-        if os.environ.get("VSUM_DEBUG"):
+        if debug_on():
             traceback.print_exc()
             return EXIT_PARTIAL
-        log = log_traceback(command)
-        what = " ".join(str(e).split())[:200]
-        print(f"vsum {command}: unexpected {type(e).__name__}: {what} (traceback in {log}; "
-              f"VSUM_DEBUG=1 prints it)", file=sys.stderr)
+        print(unexpected_line(command, e, log_traceback(command)), file=sys.stderr)
         return EXIT_PARTIAL
 
 

@@ -1,11 +1,17 @@
 """``vsum extract INPUT... --store S``: videos -> Zarr feature store, as a Ray job.
 
-Long-lived actors load the models once; each video is decoded and embedded by one actor;
-longest videos (by bytes) go first; the driver keeps the manifest and shows progress.
-Re-running skips videos that are complete with the same configuration; a killed run resumes
-(incomplete groups are rewritten). Exit code: 0 all good, 1 some videos failed, 2 usage error,
-3 the store is in use by another job (a lease in the store, ``stores/lock.py``: a second job on
-the same store refuses).
+Before any work, in the driver: every option is checked (``jobs/extract_options.py``), every
+extractor's weights are resolved (found, hashed, downloaded when needed) and the store is
+planned from (``jobs/extract_plan.py``). A run with nothing left to do stops there, without
+torch or Ray. Otherwise the weights files are fitted to their models on the ``meta`` device,
+Ray starts, long-lived actors build the models once (on the GPUs Ray gives them, see
+``jobs/placement.py``), and only then the store is created and its lease taken. Each video is
+decoded and embedded by one actor; longest videos (by bytes) go first; the driver keeps the
+manifest and shows progress. Re-running skips videos that are complete with the same
+configuration; a killed run resumes (incomplete groups are rewritten).
+
+Exit codes: 0 all good, 1 some videos failed, 2 a bad option, input or weights file (one line,
+no store left behind), 3 the store is in use by another job (``stores/lock.py``).
 
 Faults: a worker process that dies mid-video is restarted by Ray and the video retried on it
 (``max_restarts``/``max_task_retries``); an actor dead for good is replaced. A killed driver
@@ -13,11 +19,15 @@ leaves the previous manifest and incomplete groups; a rerun completes them.
 """
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
+from jobs.extract_options import add_extract_options, add_worker_options, configs_from_args  # noqa: F401
+from jobs.extract_plan import plan_work  # noqa: F401 - the planning step, also used by tests
+from pipeline.errors import EXIT_OK, EXIT_PARTIAL, UsageError, VsumError
 
 
 def register(sub) -> None:
@@ -25,8 +35,7 @@ def register(sub) -> None:
     p.add_argument("inputs", nargs="+", help="video files, folders, globs, URLs or .txt lists of paths")
     p.add_argument("--store", required=True, help="store path or URL (created when missing)")
     add_extract_options(p)
-    p.add_argument("--workers", type=int, default=None, help="actors (default: cluster CPUs / threads)")
-    p.add_argument("--threads-per-worker", type=int, default=1, help="torch threads per actor")
+    add_worker_options(p)
     p.add_argument("--repair", action="store_true",
                    help="recompute videos that `vsum store check` finds damaged, even if complete")
     p.add_argument("--force", action="store_true", help="recompute every video")
@@ -36,61 +45,14 @@ def register(sub) -> None:
     p.set_defaults(func=run_cli)
 
 
-def add_extract_options(p) -> None:
-    """Options shared by `vsum extract`, `vsum demo` and `vsum summarize`."""
-    p.add_argument("--features", default="googlenet",
-                   help="comma-separated extractors: googlenet,st3d,i3d (and 'frames' or --frames)")
-    p.add_argument("--weights", default="auto", help="auto | pretrained | random | PATH")
-    p.add_argument("--every", type=int, default=15, help="sample every N-th decoded frame (default 15)")
-    p.add_argument("--fps", type=float, default=None, help="sample by presentation time instead")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--st3d-arch", default="r3d_18", choices=["r3d_18", "r2plus1d_18"])
-    p.add_argument("--spatial", type=int, default=None, help="pool 3-D maps to SxS (1 = vector)")
-    p.add_argument("--clip-len", type=int, default=16)
-    p.add_argument("--i3d-weights", default=None, help="public pytorch-i3d RGB checkpoint")
-    p.add_argument("--frames", type=int, default=None, metavar="SIZE",
-                   help="also store raw frame shards [T, SIZE, SIZE, 3]")
-    p.add_argument("--no-kts", action="store_true", help="do not compute KTS change points")
-    p.add_argument("--kts-center", action="store_true",
-                   help="KTS on mean-subtracted features (for random-init features; not DSNet's recipe)")
-    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when present)")
-
-
-def configs_from_args(args):
-    """(ExtractConfig, ExtractorOptions) from parsed CLI args."""
-    from jobs.extract_video import ExtractConfig
-    from pipeline.decode import SampleRule
-    from pipeline.features.base import ExtractorOptions
-
-    names = [n.strip() for n in args.features.split(",") if n.strip()]
-    if args.frames and "frames" not in names:
-        names.append("frames")
-    device = args.device or _default_device()
-    opts = ExtractorOptions(weights=args.weights, device=device, batch_size=args.batch_size,
-                            st3d_arch=args.st3d_arch, spatial=args.spatial, clip_len=args.clip_len,
-                            i3d_weights=args.i3d_weights, frames_size=args.frames or 128)
-    sample = SampleRule(every=None, fps=args.fps) if args.fps else SampleRule(every=args.every)
-    kts = None
-    if not args.no_kts:
-        from pipeline.kts import KTSParams
-
-        kts = KTSParams(center=bool(getattr(args, "kts_center", False)))
-    cfg = ExtractConfig(features=tuple(names), sample=sample, kts=kts, batch_size=args.batch_size)
-    return cfg, opts
-
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 @dataclass
 class JobResult:
     rows: list[dict]
     n_done: int
     n_failed: int
     n_skipped: int
+    weights: dict = field(default_factory=dict)  # extractor -> ResolvedWeights
+    placement: object | None = None  # jobs.placement.Placement when workers ran
 
     @property
     def exit_code(self) -> int:
@@ -98,40 +60,66 @@ class JobResult:
 
 
 class _Worker:
-    """A Ray actor: builds the extractors once, then extracts videos one at a time."""
+    """A Ray actor: resolves its device, builds the extractors once, then extracts videos one at
+    a time. A build failure is kept (not raised) and reported by ``ready()`` as one line."""
 
     def __init__(self, store: str, storage_options, cfg, opts, threads: int, fault: dict | None = None):
-        import torch
+        import dataclasses
 
-        from pipeline.features import build_extractors
-        from stores.location import open_root
+        import ray
 
-        torch.set_num_threads(threads)
-        self.storage_options = storage_options
-        self.root = open_root(store, "a", storage_options)
-        self.cfg = cfg
-        self.extractors = build_extractors(list(cfg.features), opts)
+        from jobs.placement import worker_device
+
+        self.store, self.storage_options, self.cfg = store, storage_options, cfg
         self.fault = fault or {}
+        self.root = None  # opened at the first video: the driver creates the store after ready()
+        self.extractors, self.error = [], None
+        self.facts = {"device": "cpu", "gpu_ids": [], "cuda_visible_devices": None}
+        try:
+            device, facts = worker_device(opts.device, ray.get_gpu_ids())
+            self.facts = {"device": device, **facts}
+            if set(cfg.features) - {"frames"}:  # models: torch threads (frames alone needs no torch)
+                import torch
 
-    def config_hash(self) -> str:
-        from jobs.extract_video import config_hash
+                torch.set_num_threads(threads)
+            from pipeline.features import build_extractors
 
-        return config_hash(self.cfg, self.extractors)
+            self.extractors = build_extractors(list(cfg.features), dataclasses.replace(opts, device=device))
+        except VsumError as e:
+            self.error = (type(e).__name__, e.what, e.file)
+        except Exception as e:  # noqa: BLE001 - reported as one line by the driver, not a traceback
+            self.error = ("VsumError", f"a worker could not start ({type(e).__name__}: "
+                                       f"{' '.join(str(e).split())[:200]})", None)
+
+    def ready(self) -> dict:
+        """{"error": None or (class name, what, file), "device", "gpu_ids", "cuda_visible_devices"}"""
+        return {"error": self.error, **self.facts}
 
     def process(self, source: str, video_id: str, chash: str) -> dict:
-        import os
         import socket
 
         import ray
 
         from jobs.extract_video import extract_one
+        from stores.location import open_root
 
         started = time.time()
+        if self.error:
+            return {"video_id": video_id, "source": source, "status": "failed",
+                    "error": f"{source}: worker cannot extract ({self.error[1]})"}
+        if self.root is None:
+            self.root = open_root(self.store, "a", self.storage_options)
         extractors = _with_fault(self.extractors, self.fault, video_id)
         row = extract_one(source, video_id, self.root, extractors, self.cfg, chash,
                           storage_options=self.storage_options)
         row.update(worker=f"{socket.gethostname()}:{os.getpid()}",
-                   node=ray.get_runtime_context().get_node_id()[:12], started=started, finished=time.time())
+                   node=ray.get_runtime_context().get_node_id()[:12], started=started, finished=time.time(),
+                   device=self.facts["device"], gpu_ids=",".join(self.facts["gpu_ids"]),
+                   cuda_visible_devices=self.facts["cuda_visible_devices"] or "")
+        if self.facts["device"] == "cuda":  # this actor's peak so far (the GPU bench reads it)
+            import torch
+
+            row["gpu_mem_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
         return row
 
 
@@ -141,8 +129,6 @@ class _Worker:
 #   without VSUM_FAULT_DIR, on every attempt.
 # VSUM_FAULT_HANG_ON=<video id>: the worker hangs inside that video (to kill a driver mid-run).
 def _fault_from_env() -> dict:
-    import os
-
     keys = ("VSUM_FAULT_EXIT_ON", "VSUM_FAULT_HANG_ON", "VSUM_FAULT_DIR")
     return {k: os.environ[k] for k in keys if os.environ.get(k)}
 
@@ -164,8 +150,6 @@ class _FaultyExtractor:
         return self.inner.spec
 
     def __call__(self, batch):
-        import os
-
         if self.fault.get("VSUM_FAULT_HANG_ON") == self.video_id:
             time.sleep(3600)
         if "VSUM_FAULT_DIR" not in self.fault:
@@ -178,74 +162,147 @@ class _FaultyExtractor:
         return self.inner(batch)
 
 
-def plan_work(sources: list[str], store: str, storage_options, chash: str, force: bool,
-              damaged: set[str]) -> tuple[dict[str, str], list[str]]:
-    """(source -> video id, sources that still need work, longest first)."""
-    from jobs.inputs import source_size
-    from stores import layout
-    from stores.ids import unique_video_ids
-    from stores.reader import FeatureStore
-
-    ids = unique_video_ids(sources)
-    try:
-        fs = FeatureStore(store, storage_options)
-        attrs = fs.all_attrs()  # the store's index: one read for every video (stores/index.py)
-        done = {v for v, a in attrs.items() if a.get(layout.COMPLETE) and a.get("config_hash") == chash}
-    except Exception:  # new store
-        done = set()
-    todo = [s for s in sources if force or ids[s] not in done or ids[s] in damaged]
-    todo.sort(key=lambda s: source_size(s, storage_options), reverse=True)
-    return ids, todo
-
-
+# -- the job ------------------------------------------------------------------------------------
 def run_extraction(sources: list[str], store: str, cfg, opts, *, workers: int | None = None,
-                   threads_per_worker: int = 1, storage_options=None, force: bool = False,
-                   repair: bool = False, progress: bool = True, max_attempts: int = 3) -> JobResult:
-    """The job: take the store's lease, plan, fan out to actors, collect rows into the manifest.
-    Raises ``stores.lock.StoreLocked`` when another job holds the store."""
-    from stores.location import open_root, storage_options_from_env
-    from stores.lock import StoreLock
+                   threads_per_worker: int = 1, gpus_per_worker: float = 1.0, storage_options=None,
+                   force: bool = False, repair: bool = False, progress: bool = True,
+                   max_attempts: int = 3) -> JobResult:
+    """The job: resolve the weights, plan, start workers, then take the store's lease and fan
+    out. Raises the VsumError family (pipeline/errors.py) for a bad weights file, option or
+    store, before the store is created; ``stores.lock.StoreLocked`` when another job holds it."""
+    from jobs.extract_plan import open_existing
+    from jobs.extract_video import config_hash
+    from pipeline.features import resolve_all
+    from stores.location import storage_options_from_env
 
     if storage_options is None:  # resolved here: workers on other nodes may not have the env
         storage_options = storage_options_from_env()
-    open_root(store, "a", storage_options)  # create the store before workers race to
-    with StoreLock(store, storage_options, command="vsum extract") as lock:
-        return _run_locked(sources, store, cfg, opts, lock, workers=workers,
-                           threads_per_worker=threads_per_worker, storage_options=storage_options,
-                           force=force, repair=repair, progress=progress, max_attempts=max_attempts)
+    opts = resolve_all(list(cfg.features), opts)  # files found and hashed; a download if needed
+    weights = dict(opts.weights)
+    chash = config_hash(cfg, opts)
+    damaged = _damaged_videos(store, storage_options) if repair and open_existing(store, storage_options) else set()
+    plan = plan_work(sources, store, storage_options, chash, force, damaged)
+    if plan.nothing_to_do:  # no torch, no Ray, no lease: nothing will be written
+        return JobResult([], 0, 0, len(sources), weights)
+    actors, placement, new_actor = [], None, None
+    try:
+        if plan.todo:
+            from pipeline.features import check_weights
+
+            check_weights(list(cfg.features), opts)  # every file fits its model, before any store
+            _refuse_if_busy(store, storage_options)  # a live lease: exit 3 before Ray starts
+            actors, placement, new_actor = _start_workers(
+                store, storage_options, cfg, opts, workers=workers, threads=threads_per_worker,
+                gpus_per_worker=gpus_per_worker, max_attempts=max_attempts)
+        res = _run_with_lease(sources, store, cfg, chash, actors, storage_options=storage_options,
+                              force=force, damaged=damaged, progress=progress, new_actor=new_actor)
+    finally:
+        _kill(actors)
+    res.weights, res.placement = weights, placement
+    return res
 
 
-def _run_locked(sources, store, cfg, opts, lock, *, workers, threads_per_worker, storage_options,
-                force, repair, progress, max_attempts) -> JobResult:
-    from tqdm import tqdm
+def _refuse_if_busy(store: str, storage_options) -> None:
+    """Read (not take) the store's lease: another live job's lease refuses this one now, rather
+    than after the workers have started. The lease itself is taken later, with the store."""
+    from stores.lock import StoreLock, StoreLocked
 
-    from jobs.extract_video import discard_video
-    from jobs.ray_env import cluster_cpus, init_ray
-    from stores.location import open_root
-    from stores.lock import StoreLocked
-    from stores.manifest import Manifest
+    lock = StoreLock(store, storage_options, command="vsum extract")
+    info = lock.read()
+    if info is not None and not lock.is_stale(info):
+        raise StoreLocked(lock._busy_message(info))
+
+
+def _start_workers(store, storage_options, cfg, opts, *, workers, threads, gpus_per_worker, max_attempts):
+    """Start the actors where ``jobs/placement.py`` says and wait until each has built its
+    models; a build failure ends the job with one line naming the extractor."""
+    from jobs.placement import plan_placement
+    from jobs.ray_env import init_ray
 
     ray = init_ray()
-    n_workers = workers or max(1, cluster_cpus() // max(1, threads_per_worker))
-    Actor = ray.remote(num_cpus=threads_per_worker, max_restarts=max_attempts, max_task_retries=max_attempts)(_Worker)
+    placement = plan_placement(opts.device, ray.cluster_resources(), threads=threads,
+                               gpus_per_worker=gpus_per_worker, workers=workers)
+    Actor = ray.remote(**placement.ray_options(), max_restarts=max_attempts,
+                       max_task_retries=max_attempts)(_Worker)
     fault = _fault_from_env()
 
     def new_actor():
-        return Actor.remote(store, storage_options, cfg, opts, threads_per_worker, fault)
+        return Actor.remote(store, storage_options, cfg, opts, threads, fault)
 
-    actors = [new_actor() for _ in range(n_workers)]
-    chash = ray.get(actors[0].config_hash.remote())
-    damaged = _damaged_videos(store, storage_options) if repair else set()
-    ids, todo = plan_work(sources, store, storage_options, chash, force, damaged)
-    manifest = Manifest(store, storage_options)
-    n_skipped = len(sources) - len(todo)
-    for s in sources:
-        if s not in todo and manifest.rows.get(ids[s], {}).get("status") != "complete":
-            manifest.update({"video_id": ids[s], "source": s, "status": "complete", "error": ""})
-    rows, n_failed = [], 0
-    queue = list(reversed(todo))  # pop() from the end: longest first
+    actors = [new_actor() for _ in range(placement.n_workers)]
+    try:
+        facts = ray.get([a.ready.remote() for a in actors])
+    except ray.exceptions.RayError as e:
+        _kill(actors)
+        raise VsumError(f"a worker could not start ({type(e).__name__}: "
+                        f"{' '.join(str(e).split())[:160]})") from None
+    failed = [f["error"] for f in facts if f["error"]]
+    if failed:
+        _kill(actors)
+        raise _error(*failed[0])
+    gpus = ",".join("+".join(f["gpu_ids"]) or "-" for f in facts)
+    print(f"extract: {placement.describe()}" + (f"; GPU ids per worker: {gpus}" if placement.gpus else ""),
+          file=sys.stderr, flush=True)
+    return actors, placement, new_actor
+
+
+def _error(kind: str, what: str, file: str | None) -> VsumError:
+    """A worker's error, as the same class in the driver (the entry point shows it)."""
+    from pipeline import errors
+
+    cls = getattr(errors, kind, None)
+    if not (isinstance(cls, type) and issubclass(cls, VsumError)):
+        cls = errors.WeightsError if "Weights" in kind else VsumError
+    return cls(what, file)
+
+
+def _kill(actors: list) -> None:
+    if actors:
+        import ray
+
+        for a in actors:
+            ray.kill(a)
+
+
+def _run_with_lease(sources, store, cfg, chash, actors, *, storage_options, force, damaged, progress,
+                    new_actor) -> JobResult:
+    """Create the store, take its lease, re-plan under it (another job may have finished
+    videos meanwhile), mark skipped videos in the manifest, extract the rest."""
+    from stores.location import open_root
+    from stores.lock import StoreLock
+    from stores.manifest import Manifest
+
+    open_root(store, "a", storage_options)  # the store exists from here on
+    with StoreLock(store, storage_options, command="vsum extract") as lock:
+        plan = plan_work(sources, store, storage_options, chash, force, damaged)
+        manifest = Manifest(store, storage_options)
+        for s in plan.stale:
+            manifest.update({"video_id": plan.ids[s], "source": s, "status": "complete", "error": ""})
+        if plan.todo and not actors:
+            raise VsumError("videos to extract appeared while starting; run the command again")
+        rows, n_failed = [], 0
+        if plan.todo:
+            rows, n_failed = _drive(plan, store, chash, actors, manifest, lock, storage_options=storage_options,
+                                    progress=progress, new_actor=new_actor)
+        else:
+            manifest.close()  # only stale rows: the snapshot records them
+    return JobResult(rows=rows, n_done=len(rows) - n_failed, n_failed=n_failed,
+                     n_skipped=len(sources) - len(plan.todo))
+
+
+def _drive(plan, store, chash, actors, manifest, lock, *, storage_options, progress, new_actor):
+    """Hand videos to free actors until none is left; every result goes into the manifest."""
+    import ray
+    from tqdm import tqdm
+
+    from jobs.extract_video import discard_video
+    from stores.location import open_root
+    from stores.lock import StoreLocked
+
+    ids, rows, n_failed = plan.ids, [], 0
+    queue = list(reversed(plan.todo))  # pop() from the end: longest first
     in_flight = {}
-    bar = tqdm(total=len(todo), desc="extract", unit="video", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=len(plan.todo), desc="extract", unit="video", disable=not progress, file=sys.stderr)
     last_save, dirty = time.monotonic(), False
     try:
         free = list(actors)
@@ -269,7 +326,7 @@ def _run_locked(sources, store, cfg, opts, lock, *, workers, threads_per_worker,
                         actor = new_actor()  # this one is dead for good; the queue needs a live one
                         actors.append(actor)
                 free.append(actor)
-                row.pop("traceback", None)
+                _log_traceback(row)
                 rows.append(row)
                 manifest.update(row)
                 dirty = True
@@ -285,9 +342,20 @@ def _run_locked(sources, store, cfg, opts, lock, *, workers, threads_per_worker,
     finally:
         bar.close()
         manifest.close() if not in_flight else manifest.save()  # videos in flight: index stays open
-        for a in actors:
-            ray.kill(a)
-    return JobResult(rows=rows, n_done=len(rows) - n_failed, n_failed=n_failed, n_skipped=n_skipped)
+    return rows, n_failed
+
+
+def _log_traceback(row: dict) -> None:
+    """An unexpected per-video error keeps its traceback in a log file named in the error line."""
+    tb = row.pop("traceback", None)
+    if not tb:
+        return
+    folder = os.environ.get("VSUM_LOG_DIR") or os.path.join(tempfile.gettempdir(), "vsum-logs")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"vsum-extract-{os.getpid()}.log")
+    with open(path, "a") as f:
+        f.write(f"{row.get('video_id')} ({row.get('source')}):\n{tb}\n")
+    row["error"] = f"{row['error']} (traceback in {path})"
 
 
 def _damaged_videos(store: str, storage_options) -> set[str]:
@@ -296,30 +364,26 @@ def _damaged_videos(store: str, storage_options) -> set[str]:
     return {p.video_id for p in check_store(store, storage_options) if p.video_id}
 
 
+# -- the command --------------------------------------------------------------------------------
 def run_cli(args) -> int:
     import json
 
     from jobs.inputs import expand_inputs
     from stores.location import storage_options_from_env
-    from stores.lock import StoreLocked
 
     try:
         storage_options = json.loads(args.storage_options) if args.storage_options else storage_options_from_env()
     except ValueError as e:
-        print(f"vsum extract: --storage-options is not valid JSON ({e})", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"--storage-options is not valid JSON ({e})") from None
+    cfg, opts = configs_from_args(args)  # every option checked: one line and exit 2 otherwise
     sources = expand_inputs(args.inputs, storage_options)
     if not sources:
-        print("vsum extract: no input videos found", file=sys.stderr)
-        return EXIT_USAGE
-    cfg, opts = configs_from_args(args)
-    try:
-        res = run_extraction(sources, args.store, cfg, opts, workers=args.workers,
-                             threads_per_worker=args.threads_per_worker, force=args.force,
-                             repair=args.repair, storage_options=storage_options)
-    except StoreLocked as e:
-        print(f"vsum extract: {e}", file=sys.stderr)
-        return EXIT_BUSY
+        raise UsageError("no input videos found", file=" ".join(args.inputs))
+    res = run_extraction(sources, args.store, cfg, opts, workers=args.workers,
+                         threads_per_worker=args.threads_per_worker, gpus_per_worker=args.gpus_per_worker,
+                         force=args.force, repair=args.repair, storage_options=storage_options)
     print(f"extract: {res.n_done} complete, {res.n_failed} failed, {res.n_skipped} already complete "
           f"-> {args.store}")
+    for name, w in res.weights.items():
+        print(f"weights: {name} {w.describe()}")
     return res.exit_code

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import zarr
 
-from pipeline.decode import DecodeError, FrameRequest, SampleRule, VideoDecoder, iter_pick_batches
+from pipeline.decode import ClipBatch, DecodeError, FrameRequest, SampleRule, VideoDecoder, iter_pick_batches
 from stores import layout
 from stores.writer import VideoWriter
 
@@ -28,6 +28,7 @@ class ExtractConfig:
     kts: object | None = "default"  # a pipeline.kts.KTSParams, "default", or None (= --no-kts)
     batch_size: int = 32  # picks per batch through the extractors
     threaded_decode: bool = True  # overlap decoding with inference
+    hwaccel: str | None = None  # "cuda": hardware decoding when available (else software, recorded)
 
     def kts_params(self):
         if self.kts is None:
@@ -37,15 +38,32 @@ class ExtractConfig:
         return KTSParams() if self.kts == "default" else self.kts
 
 
-def config_hash(cfg: ExtractConfig, extractors) -> str:
-    """Identifies what a video's arrays were computed with; a rerun with the same hash skips."""
+def config_hash(cfg: ExtractConfig, opts) -> str:
+    """Identifies what a video's arrays are computed with, from the configuration alone (no
+    model is built): each extractor's meaning-bearing options and its weights' identity (file
+    name and sha256, or the random-init seed), the sampling rule and the KTS parameters. A
+    rerun with the same hash skips the video. ``opts``: ExtractorOptions, resolved
+    (``pipeline.features.resolve_all``)."""
+    from pipeline.features import config_entries
+
+    return _hash({"extractors": config_entries(list(cfg.features), opts), "sample": cfg.sample.describe(),
+                  "kts": _kts_dict(cfg)})
+
+
+def extractors_hash(cfg: ExtractConfig, extractors) -> str:
+    """The same hash from built extractors (``build_extractors`` gives each its
+    ``config_entry``), for callers of ``extract_one`` without a job (benchmarks, tests)."""
+    entries = [getattr(e, "config_entry", None) or e.spec.to_attrs() for e in extractors]
+    return _hash({"extractors": entries, "sample": cfg.sample.describe(), "kts": _kts_dict(cfg)})
+
+
+def _kts_dict(cfg: ExtractConfig) -> dict | None:
     kts = cfg.kts_params()
-    blob = json.dumps({
-        "specs": [e.spec.to_attrs() for e in extractors],
-        "sample": cfg.sample.describe(),
-        "kts": asdict(kts) if kts is not None else None,
-    }, sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+    return asdict(kts) if kts is not None else None
+
+
+def _hash(blob: dict) -> str:
+    return hashlib.sha1(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -105,17 +123,19 @@ def extract_one(source: str, video_id: str, root: zarr.Group, extractors, cfg: E
     opener = _url_opener(source, storage_options)
     t = time.perf_counter()
     try:
-        chash = chash or config_hash(cfg, extractors)
+        chash = chash or extractors_hash(cfg, extractors)
         writer.begin({
             "source": str(source),
             "sample": cfg.sample.describe(),
             "config_hash": chash,
             "weights": {e.spec.name: e.spec.weights for e in extractors},
+            "weights_identity": {e.spec.name: e.spec.weights_identity() for e in extractors},
             "feature_specs": {e.spec.name: e.spec.to_attrs() for e in extractors},
         })
         requests = {e.spec.name: FrameRequest(tuple(e.spec.decode_size), e.spec.clip_len) for e in extractors}
         decoder = VideoDecoder(source, list(requests.values()), cfg.sample,
-                               open_options={"io_open": opener} if opener else None)
+                               open_options={"io_open": opener} if opener else None,
+                               assemble_clips=not any(_on_cuda(e) for e in extractors), hwaccel=cfg.hwaccel)
         picks = writer.appender(layout.PICKS, (), np.int32)
         outs = {e.spec.name: writer.appender(layout.feature_path(e.spec.name), e.spec.feature_shape,
                                              np.dtype(e.spec.dtype)) for e in extractors}
@@ -129,9 +149,9 @@ def extract_one(source: str, video_id: str, root: zarr.Group, extractors, cfg: E
             t = timer.add("decode_wait", t)
             pick_rows.append(np.array([p.frame_index for p in batch], np.int32))
             picks.append(pick_rows[-1])
+            inputs = _batch_inputs(batch, set(requests.values()))
             for e in extractors:
-                req = requests[e.spec.name]
-                feats = e(np.stack([p.images[req] for p in batch]))
+                feats = e(inputs[requests[e.spec.name]])
                 outs[e.spec.name].append(feats)
                 if e.spec.name == kts_source:
                     kts_rows.append(_pooled(feats))
@@ -167,16 +187,34 @@ def extract_one(source: str, video_id: str, root: zarr.Group, extractors, cfg: E
         if opener is not None:
             opener.close()
     if row["status"] != "complete":
-        discard_video(root, video_id)
+        leftover = discard_video(root, video_id)
+        row["error"] = f"{row['error']}; {leftover}" if leftover else row["error"]
     row.update(timer.seconds)
     return row
 
 
-def discard_video(root: zarr.Group, video_id: str) -> None:
-    """Best-effort removal of a failed video's partial group (it never reads as complete)."""
+def _on_cuda(extractor) -> bool:
+    device = getattr(extractor, "device", None)
+    return getattr(device, "type", None) == "cuda"
+
+
+def _batch_inputs(batch: list, requests: set[FrameRequest]) -> dict:
+    """Each request's batch: uint8 [B, H, W, 3] frames, [B, L, H, W, 3] stacked clips, or a
+    ClipBatch when the decoder hands clips over unassembled (for assembly on the GPU)."""
+    out = {}
+    for req in requests:
+        items = [p.images[req] for p in batch]
+        out[req] = np.stack(items) if isinstance(items[0], np.ndarray) else ClipBatch.from_refs(items)
+    return out
+
+
+def discard_video(root: zarr.Group, video_id: str) -> str:
+    """Remove a failed video's partial group (it never reads as complete either way). Returns
+    "" or why the removal failed, for the video's error line."""
+    path = layout.video_group_path(video_id)
     try:
-        path = layout.video_group_path(video_id)
         if path in root:
             del root[path]
-    except Exception:
-        pass
+    except (KeyError, OSError) as e:
+        return f"its partial group could not be removed ({type(e).__name__}); it stays incomplete"
+    return ""

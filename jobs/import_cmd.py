@@ -10,7 +10,7 @@ Exit code 1 when any video failed (each failure is one line on stderr).
 """
 from __future__ import annotations
 
-import sys
+from pipeline.errors import EXIT_PARTIAL, InputError, UsageError
 
 
 def _common(p) -> None:
@@ -35,26 +35,40 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from stores.importers.common import import_annotations
+def annotation_path(args) -> str:
+    return str(getattr(args, {"tvsum": "anno", "summe": "gt", "json": "file"}[args.dataset]))
 
+
+def read_annotations(args) -> tuple[list, str]:
+    """(AnnotatedVideo list, dataset name) from the command's annotation file or folder; an
+    unreadable one is one InputError line naming it."""
+    path = annotation_path(args)
     try:
         if args.dataset == "tvsum":
             from stores.importers.tvsum import read_tvsum
 
-            videos, name = read_tvsum(args.anno, fps=args.fps), "tvsum"
-        elif args.dataset == "summe":
+            return read_tvsum(path, fps=args.fps), "tvsum"
+        if args.dataset == "summe":
             from stores.importers.summe import read_summe
 
-            videos, name = read_summe(args.gt), "summe"
-        else:
-            from stores.importers.jsonfmt import read_json
+            return read_summe(path), "summe"
+        from stores.importers.jsonfmt import read_json
 
-            videos = read_json(args.file)
-            name = videos[0].dataset if videos else "json"
-    except (OSError, ValueError, TypeError) as exc:
-        print(str(exc).splitlines()[0], file=sys.stderr)
-        return 2
+        videos = read_json(path)
+        return videos, (videos[0].dataset if videos else "json")
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+        # parse errors of any reader (a malformed .mat struct raises KeyError/IndexError)
+        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(msg) if path in msg else InputError(msg, path) from None
+
+
+def run(args) -> int:
+    if getattr(args, "fps", 1.0) <= 0:
+        raise UsageError(f"--fps must be > 0, got {args.fps}")
+    videos, name = read_annotations(args)
+    if not videos:
+        raise InputError("no readable videos in the annotations", annotation_path(args))
+    from stores.importers.common import import_annotations  # zarr, pandas: once input is good
     result = import_annotations(videos, args.store, videos_dir=args.videos)
     print(result.line(name, args.store))
-    return 1 if result.failed else 0
+    return EXIT_PARTIAL if result.failed else 0

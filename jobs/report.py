@@ -1,14 +1,18 @@
-"""The evaluation report: Markdown tables (one per dataset), F-score distributions and per-video
-score plots (PNG), the Parquet tables; and the table printed at the end of a command.
+"""The evaluation report, written by ``vsum evaluate``, ``vsum baselines``, ``vsum train`` and the
+demo: the Parquet tables, ``report.md`` (+ ``plots/*.png``) and one self-contained
+``report.html`` (``jobs/report_html.py``); and the table printed at the end of a command.
+
+Every table has a features column: the extractor and the weights its features came from (the
+store's per-video ``weights`` attribute), with random-init weights flagged, so a number computed
+on random features never passes for one on pretrained features.
 """
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from jobs.eval_tasks import EvalConfig, load_labels
 
 METRIC_LABELS = {  # report column titles: say which rank-correlation variant each column is
     "f1_avg": "F1 (avg over users)", "f1_max": "F1 (max over users)",
@@ -16,7 +20,28 @@ METRIC_LABELS = {  # report column titles: say which rank-correlation variant ea
     "kendall_tau_pick": "Kendall τ (pick, CA-SUM)", "spearman_rho_pick": "Spearman ρ (pick, CA-SUM)",
     "diversity": "diversity (1 − cos)",
 }
+RANDOM_MARK = "⚠"
+RANDOM_FOOTNOTE = (f"{RANDOM_MARK} features from randomly initialised weights (random-init): not "
+                   "semantic; the numbers show only what a head learns from such features")
+PROTOCOL_NOTE = (
+    "Values are mean ± std over test videos (and seeds); with several splits, the mean is the "
+    "mean of the split means. F1 uses the 15% knapsack keyshot summary. Rank correlations: "
+    "*frame* = Otani et al. (CVPR 2019), zero-order-hold frame scores vs each annotator's frame "
+    "scores; *pick* = CA-SUM/PGL-SUM, step scores vs annotators' scores at the picks. "
+    "τ = Kendall tau-b, ρ = Spearman. Conventional F: SumMe max over users, TVSum avg.")
 
+
+def is_random_init(weights: str) -> bool:
+    return "random" in str(weights).lower()
+
+
+def features_label(features: str, weights: str) -> str:
+    """'googlenet (GoogLeNet_Weights.IMAGENET1K_V1)', 'st3d (random-init(seed=0)) ⚠', '–'."""
+    if not features:
+        return "–"
+    if not weights or weights == "none":  # e.g. raw frame shards: no model, no weights
+        return features
+    return f"{features} ({weights})" + (f" {RANDOM_MARK}" if is_random_init(weights) else "")
 
 
 def _fmt(mean, std) -> str:
@@ -25,122 +50,146 @@ def _fmt(mean, std) -> str:
     return f"{mean:.3f} ± {std:.3f}" if np.isfinite(std) else f"{mean:.3f}"
 
 
-def markdown_report(summary, title: str = "Evaluation") -> str:
-    """One table per dataset: rows = method (+ setting), columns = metrics, overall split."""
-    lines = [f"# {title}", "",
-             ("Values are mean ± std over test videos (and seeds); with several splits, the mean "
-              "is the mean of the split means. F1 uses the 15% knapsack keyshot summary. "
-              "Rank correlations: *frame* = Otani et al. (CVPR 2019), zero-order-hold frame "
-              "scores vs each annotator's frame scores; *pick* = CA-SUM/PGL-SUM, step scores vs "
-              "annotators' scores at the picks. τ = Kendall tau-b, ρ = Spearman. "
-              "Conventional F: SumMe max over users, TVSum avg."), ""]
-    metrics = [m for m in METRIC_LABELS if m in set(summary["metric"])]
-    for ds, sub in summary.groupby("dataset", dropna=False):
-        overall = sub[sub["split"] == "all"] if (sub["split"] == "all").any() else sub
+@dataclass
+class TableRow:
+    """One method of one dataset in the overall split ("all" when there are several)."""
+
+    dataset: str
+    method: str
+    setting: str
+    features: str
+    weights: str
+    selection: str = ""
+    cells: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> (mean, std)
+    n_videos: int = 0
+
+    @property
+    def random_init(self) -> bool:
+        return is_random_init(self.weights)
+
+    @property
+    def features_label(self) -> str:
+        return features_label(self.features, self.weights)
+
+
+def _col(df, name: str, default=""):
+    return df[name] if name in df.columns else [default] * len(df)
+
+
+def table_rows(summary, per_video=None) -> list[TableRow]:
+    """The summary's overall rows, grouped per (dataset, method, setting, features, weights);
+    methods scored from features first, then those that use none (baselines). ``per_video``
+    (optional) supplies each method's selection rule."""
+    sub = summary.copy()
+    sub["weights"] = _col(sub, "weights")
+    sub[["setting", "features", "weights", "dataset"]] = (
+        sub[["setting", "features", "weights", "dataset"]].fillna("").astype(str))
+    multi = sub.groupby(["dataset", "method"])["split"].transform(lambda s: (s == "all").any())
+    sub = sub[(sub["split"] == "all") | ~multi]
+    selection = {}
+    if per_video is not None and "selection" in per_video.columns:
+        sel = per_video.groupby("method")["selection"].agg(lambda s: ", ".join(sorted(set(map(str, s)) - {""})))
+        selection = sel.to_dict()
+    rows = []
+    for (ds, method, setting, feats, weights), g in sub.groupby(
+            ["dataset", "method", "setting", "features", "weights"], sort=True):
+        cells = {m: (float(r["mean"]), float(r["std"])) for m, r in
+                 g.drop_duplicates("metric").set_index("metric").iterrows()}
+        rows.append(TableRow(ds, method, setting, feats, weights, selection.get(method, ""),
+                             cells, int(g["n_videos"].max()) if len(g) else 0))
+    rows.sort(key=lambda r: (r.dataset, r.features == "", r.method))
+    return rows
+
+
+def present_metrics(summary) -> list[str]:
+    return [m for m in METRIC_LABELS if m in set(summary["metric"])]
+
+
+def markdown_report(summary, title: str = "Evaluation", per_video=None) -> str:
+    """One table per dataset: rows = method (+ setting, features and weights), columns = metrics."""
+    lines = [f"# {title}", "", PROTOCOL_NOTE, ""]
+    metrics = present_metrics(summary)
+    rows = table_rows(summary, per_video)
+    for ds in dict.fromkeys(r.dataset for r in rows):
         lines += [f"## {ds or '(no dataset)'}", "",
-                  "| method | setting | " + " | ".join(METRIC_LABELS[m] for m in metrics)
-                  + " | videos |",
-                  "|---|---|" + "---|" * len(metrics) + "---|"]
-        for (method, setting), r in overall.groupby(["method", "setting"], dropna=False, sort=True):
-            cells = []
-            for m in metrics:
-                row = r[r["metric"] == m]
-                cells.append(_fmt(row["mean"].iloc[0], row["std"].iloc[0]) if len(row) else "–")
-            nv = int(r["n_videos"].max()) if len(r) else 0
-            lines.append(f"| {method} | {setting or '–'} | " + " | ".join(cells) + f" | {nv} |")
+                  "| method | setting | features (weights) | "
+                  + " | ".join(METRIC_LABELS[m] for m in metrics) + " | videos |",
+                  "|---|---|---|" + "---|" * len(metrics) + "---|"]
+        for r in (r for r in rows if r.dataset == ds):
+            cells = [_fmt(*r.cells[m]) if m in r.cells else "–" for m in metrics]
+            lines.append(f"| {r.method} | {r.setting or '–'} | {r.features_label} | "
+                         + " | ".join(cells) + f" | {r.n_videos} |")
         lines.append("")
+    if any(r.random_init for r in rows):
+        lines += [RANDOM_FOOTNOTE, ""]
     return "\n".join(lines)
 
 
-def plot_f_distributions(per_video, out: Path) -> Path:
-    import matplotlib
+def print_table(summary, metrics=("f1_avg", "f1_max", "kendall_tau_frame", "spearman_rho_frame",
+                                  "kendall_tau_pick", "spearman_rho_pick"), file=None) -> None:
+    """The overall table (means) with the features column; a footnote when any is random-init."""
+    import pandas as pd
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sub = per_video[per_video["metric"].isin(["f1_avg", "f1_max"])]
-    groups = list(sub.groupby(["dataset", "metric"]))
-    fig, axes = plt.subplots(len(groups), 1, figsize=(8, 2.6 * max(1, len(groups))), squeeze=False)
-    for ax, ((ds, metric), g) in zip(axes[:, 0], groups):
-        # one value per (method, video): mean over seeds
-        per = g.groupby(["method", "video_id"])["value"].mean().reset_index()
-        methods = sorted(per["method"].unique())
-        ax.boxplot([per.loc[per["method"] == m, "value"].dropna() for m in methods],
-                   orientation="horizontal", tick_labels=methods)
-        ax.set_title(f"{ds}: {METRIC_LABELS[metric]} per video")
-        ax.set_xlim(0, 1)
-    fig.tight_layout()
-    path = out / "f1_distribution.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    out = file or sys.stdout
+    rows = table_rows(summary)
+    shown = [m for m in metrics if any(m in r.cells for r in rows)]
+    df = pd.DataFrame([{"dataset": r.dataset, "method": r.method, "features": r.features_label,
+                        **{m: r.cells.get(m, (np.nan, np.nan))[0] for m in shown}} for r in rows])
+    if df.empty:
+        print("(no results)", file=out)
+        return
+    print(df.round(3).to_string(index=False, na_rep="–"), file=out)
+    if any(r.random_init for r in rows):
+        print(RANDOM_FOOTNOTE, file=out)
 
 
-def plot_video(store: str, video_id: str, step_scores, method: str, out: Path,
-               cfg: EvalConfig = EvalConfig()) -> Path:
-    """Predicted frame scores, mean annotator score (GT) and the selected shots of one video."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from pipeline.summary import select_keyshots, upsample_scores
-
-    lab = load_labels(store, video_id)
-    frames = upsample_scores(step_scores, lab["picks"], lab["n_frames"])
-    summary, _ = select_keyshots(step_scores, lab["picks"], lab["n_frames"],
-                                 lab["change_points"], cfg.ratio, cfg.quantize)
-    ref = lab["user_scores"] if lab["user_scores"] is not None else lab["user_summary"]
-    gt = ref.astype(np.float64).mean(axis=0)
-    span = np.ptp(gt)
-    gt = (gt - gt.min()) / span if span > 0 else gt
-    span = np.ptp(frames)
-    pred = (frames - frames.min()) / span if span > 0 else frames
-    x = np.arange(lab["n_frames"])
-    fig, ax = plt.subplots(figsize=(10, 3))
-    ax.fill_between(x, 0, 1, where=summary > 0, color="tab:orange", alpha=0.25, step="post",
-                    label="selected shots")
-    ax.plot(x, gt, color="black", lw=1, label="ground truth (mean annotator)")
-    ax.plot(x, pred, color="tab:blue", lw=1, label=f"{method} (min-max scaled)")
-    ax.set_xlabel("frame")
-    ax.set_ylabel("score")
-    ax.set_ylim(0, 1.05)
-    ax.set_title(f"{video_id} — {method}")
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{method}__{video_id}")
-    path = out / f"scores_{safe}.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def write_report(per_video, summary, report_dir: str | Path, title: str,
-                 curves: list[tuple[str, str, np.ndarray, str]] = ()) -> Path:
-    """per_video.parquet, summary.parquet, report.md, plots/*.png. curves: (store, video_id,
-    step_scores, method) to draw."""
+                 curves: list[tuple[str, str, np.ndarray, str]] = (), notes: list[str] = (),
+                 links: list[tuple[str, str]] = ()) -> Path:
+    """per_video.parquet, summary.parquet, report.md, plots/*.png and report.html.
+
+    curves: (store, video_id, step_scores, method) to show per video (several methods of one
+    video share its section); notes: lines shown at the top of report.html; links: extra
+    (label, relative path) links. Returns the report folder."""
+    from jobs.report_html import write_html
+    from jobs.report_plots import f1_distribution_figure, video_figure
+    from jobs.report_videos import build_views
+
     out = Path(report_dir)
     plots = out / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     per_video.to_parquet(out / "per_video.parquet", index=False)
     summary.to_parquet(out / "summary.parquet", index=False)
-    pngs = [plot_f_distributions(per_video, plots)] if len(per_video) else []
-    for store, vid, scores, method in curves:
-        try:
-            pngs.append(plot_video(store, vid, scores, method, plots))
-        except (LookupError, ValueError, OSError, RuntimeError) as exc:  # never fails the report
-            print(f"plot {method}/{vid}: {str(exc).splitlines()[0]}", file=sys.stderr)
-    md = markdown_report(summary, title)
-    md += "\n## Plots\n\n" + "\n".join(f"![{p.stem}](plots/{p.name})" for p in pngs) + "\n"
+    pngs: dict[str, bytes] = {}
+    dist = f1_distribution_figure(per_video, METRIC_LABELS) if len(per_video) else None
+    if dist:
+        pngs["f1_distribution.png"] = dist
+    views = []
+    try:
+        views = build_views(curves, _f1_lookup(per_video))
+    except (LookupError, ValueError, OSError, RuntimeError) as exc:  # never fails the report
+        print(f"report: per-video plots skipped: {str(exc).splitlines()[0]}", file=sys.stderr)
+    figures = {}
+    for v in views:
+        figures[v.video_id] = video_figure(v)
+        pngs[f"scores_{_safe(v.video_id)}.png"] = figures[v.video_id]
+    for name, data in pngs.items():
+        (plots / name).write_bytes(data)
+    md = markdown_report(summary, title, per_video)
+    md += "\n## Plots\n\n" + "\n".join(f"![{Path(n).stem}](plots/{n})" for n in pngs) + "\n"
     (out / "report.md").write_text(md)
+    write_html(out / "report.html", title=title, summary=summary, per_video=per_video,
+               views=views, figures=figures, f1_png=dist, notes=list(notes),
+               links=[("per-video metrics (Parquet)", "per_video.parquet"),
+                      ("summary (Parquet)", "summary.parquet"), *links])
     return out
 
 
-def print_table(summary, metrics=("f1_avg", "f1_max", "kendall_tau_frame", "spearman_rho_frame",
-                                  "kendall_tau_pick", "spearman_rho_pick")) -> None:
-    sub = summary[summary["metric"].isin(metrics)]
-    sub = sub[(sub["split"] == "all") | ~sub.groupby(["method", "dataset"])["split"]
-              .transform(lambda s: (s == "all").any())]
-    t = sub.pivot_table(index=["dataset", "method"], columns="metric", values="mean")
-    print(t[[m for m in metrics if m in t.columns]].round(3).to_string())
-
+def _f1_lookup(per_video) -> dict[tuple[str, str], float]:
+    """(method, video_id) -> F1 (avg over users), mean over seeds."""
+    f = per_video[per_video["metric"] == "f1_avg"]
+    return f.groupby(["method", "video_id"])["value"].mean().to_dict() if len(f) else {}

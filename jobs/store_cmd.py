@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from pipeline.errors import EXIT_PARTIAL, StoreError, UsageError
+
 
 def register(sub) -> None:
     p = sub.add_parser("store", help="inspect, validate, export/import a store")
@@ -42,7 +44,6 @@ def register(sub) -> None:
 
 def info_cli(args) -> int:
     from stores import layout
-    from stores.manifest import read_manifest
     from stores.reader import FeatureStore
 
     fs = FeatureStore(args.store)
@@ -57,6 +58,8 @@ def info_cli(args) -> int:
         segs = shapes[layout.CHANGE_POINTS][0][0] if layout.CHANGE_POINTS in shapes else 0
         print(f"  {vid}: {a.get('n_frames')} frames @ {a.get('fps', 0):.2f} fps, T={a.get('n_steps')}, "
               f"{segs} segments, {arrays}, weights={a.get('weights')}")
+    from stores.manifest import read_manifest  # pandas: only once the store is known good
+
     man = read_manifest(args.store)
     if len(man):
         print("manifest:", {k: int(v) for k, v in man["status"].value_counts().items()})
@@ -76,19 +79,20 @@ def check_cli(args) -> int:
 
 
 def export_cli(args) -> int:
-    from stores.h5io import export_h5
+    from stores.h5io import export_h5, keys_path
 
     keys = export_h5(args.store, args.out, args.feature, args.l2_normalize)
-    print(f"export-h5: {len(keys)} videos -> {args.out}")
+    print(f"export-h5: {len(keys)} videos -> {args.out} (key -> video id: {keys_path(args.out)})")
     return 0
 
 
 def import_cli(args) -> int:
     from stores.h5io import import_h5
 
-    ids = import_h5(args.h5, args.store, args.dataset)
-    print(f"import-h5: {len(ids)} videos -> {args.store}")
-    return 0
+    result = import_h5(args.h5, args.store, args.dataset)
+    print(f"import-h5: {len(result.ids)} videos -> {args.store}"
+          + (f", {len(result.failed)} groups skipped (see above)" if result.failed else ""))
+    return EXIT_PARTIAL if result.failed else 0
 
 
 def parse_feature_shapes(text: str) -> dict[str, tuple[int, ...]]:
@@ -97,17 +101,35 @@ def parse_feature_shapes(text: str) -> dict[str, tuple[int, ...]]:
     for item in filter(None, (x.strip() for x in text.split(","))):
         name, _, shape = item.partition("=")
         try:
-            out[name] = tuple(int(d) for d in shape.split("x"))
+            dims = tuple(int(d) for d in shape.split("x"))
         except ValueError:
-            raise SystemExit(f"vsum store synth: bad --features item {item!r} (want NAME=DxHxW)") from None
+            dims = ()
+        if not name or not dims or min(dims) < 1:
+            raise UsageError(f"bad --features item {item!r} (want NAME=D or NAME=CxHxW, sizes >= 1)")
+        out[name] = dims
+    if not out:
+        raise UsageError("--features names no feature (want NAME=D,...)")
     return out
 
 
+def check_synth_args(args) -> dict[str, tuple[int, ...]]:
+    """Every synth option checked before anything is written -> the feature shapes."""
+    if args.videos < 1:
+        raise UsageError(f"--videos must be >= 1, got {args.videos}")
+    if not 1 <= args.min_steps <= args.max_steps:
+        raise UsageError(f"need 1 <= --min-steps <= --max-steps, got {args.min_steps}, {args.max_steps}")
+    return parse_feature_shapes(args.features)
+
+
 def synth_cli(args) -> int:
+    shapes = check_synth_args(args)
     from stores.synthetic import build_synthetic_store
 
-    shapes = parse_feature_shapes(args.features)
-    ids = build_synthetic_store(args.out, n_videos=args.videos, seed=args.seed, feature_shapes=shapes,
-                                min_steps=args.min_steps, max_steps=args.max_steps)
+    try:
+        ids = build_synthetic_store(args.out, n_videos=args.videos, seed=args.seed,
+                                    feature_shapes=shapes, min_steps=args.min_steps,
+                                    max_steps=args.max_steps)
+    except OSError as e:
+        raise StoreError(f"cannot write the store ({e.strerror or e})", args.out) from None
     print(f"synth: {len(ids)} labelled synthetic videos -> {args.out}")
     return 0

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import EXIT_PARTIAL, InputError, UsageError
+
 
 def register(sub) -> None:
     p = sub.add_parser("summarize", help="score a video with a trained head and write its summary")
@@ -34,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--ratio", type=float, default=0.15, help="summary length / video length (0.15)")
     p.add_argument("--keep-audio", action="store_true", help="keep the selected shots' audio")
     p.add_argument("--weights", default=None,
-                   help="extractor weights (auto|pretrained|random|PATH); default: as in the checkpoint")
+                   help="extractor weights (pretrained|random|PATH); default: as in the checkpoint")
     p.add_argument("--segments", choices=("kts", "uniform"), default="kts",
                    help="shots from KTS (default) or uniform --shot-seconds blocks")
     p.add_argument("--shot-seconds", type=float, default=2.0, help="block length for --segments uniform")
@@ -45,24 +47,69 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def check_args(args) -> None:
+    """Every option and input checked before torch loads (3-20 s): one line each."""
+    if not 0 < args.ratio < 1:
+        raise UsageError(f"--ratio must be in (0, 1), got {args.ratio}")
+    if not args.shot_seconds > 0:
+        raise UsageError(f"--shot-seconds must be > 0, got {args.shot_seconds}")
+    if args.max_shot_seconds is not None and not args.max_shot_seconds > 0:
+        raise UsageError(f"--max-shot-seconds must be > 0, got {args.max_shot_seconds}")
+    if not 0 <= args.crf <= 51:
+        raise UsageError(f"--crf must be in 0..51 (H.264), got {args.crf}")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", args.device):
+        raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, got {args.device!r}")
+    if Path(args.out).is_dir():
+        raise UsageError("--out is a folder; give the summary video's file name", args.out)
+    check_checkpoint_file(args.checkpoint)
+    probe_video(args.video)
+
+
+def probe_video(video: str) -> None:
+    """Open the container once (cheap): a missing, empty or undecodable file is one line."""
+    import av
+
+    if not os.path.isfile(video):
+        raise InputError("no such video file", video)
+    if os.path.getsize(video) == 0:
+        raise InputError("empty video file (0 bytes)", video)
+    try:
+        with av.open(video) as c:
+            if not c.streams.video:
+                raise InputError("no video stream", video)
+    except (av.FFmpegError, ValueError, OSError) as e:
+        reason = " ".join(str(getattr(e, "strerror", None) or e).split())[:120]
+        raise InputError(f"not a readable video ({reason})", video) from None
+
+
+def check_checkpoint_file(path: str) -> None:
+    """A vsum checkpoint is a PyTorch zip archive (``torch.save``'s format); anything else is
+    refused here, before torch loads. What the archive holds is checked by ``load_checkpoint``
+    (tensors and plain values only)."""
+    import zipfile
+
+    if not os.path.isfile(path):
+        raise InputError("checkpoint not found", path)
+    if not zipfile.is_zipfile(path):
+        raise InputError("not a vsum checkpoint (not a PyTorch zip archive)", path)
+
+
 def run(args) -> int:
     from pipeline.decode import DecodeError
-    from pipeline.features.base import WeightsUnavailable
 
+    check_args(args)
     try:
         result = summarize(args.video, args.checkpoint, args.out, ratio=args.ratio,
                            keep_audio=args.keep_audio, weights=args.weights,
                            segments=args.segments, shot_seconds=args.shot_seconds,
                            max_shot_seconds=args.max_shot_seconds, device=args.device, crf=args.crf)
-    except (DecodeError, WeightsUnavailable, ValueError, KeyError, OSError, RuntimeError) as e:
-        # one line naming the file and the reason (DecodeError/av errors already name the file)
-        print(f"vsum summarize: {' '.join(str(e).split())}", file=sys.stderr)
-        return 1
+    except DecodeError as e:  # already names the file and the reason
+        raise InputError(str(e)) from None
     n = len(result["shots"])
     print(f"summary: {n} shots, {result['summary_frames']} of {result['n_frames']} frames "
           f"({result['summary_duration_s']:.1f} s) -> {result['outputs']['video'] or '(no video)'}; "
           f"{result['outputs']['json']}, {result['outputs']['plot']}")
-    return 0 if n else 1
+    return 0 if n else EXIT_PARTIAL
 
 
 # -- pass 1: features and scores -----------------------------------------------------------------
@@ -89,18 +136,39 @@ def extractor_for(feature_spec: dict, weights: str | None, device: str):
               "recorded extractor (e.g. a synthetic store); its scores of real features may "
               "mean little", file=sys.stderr)
     if weights is None:
-        w = str(recorded.get("weights", "auto"))
-        weights = "random" if w.startswith("random-init") else (w if os.path.isfile(w) else "auto")
+        weights = _recorded_weights(recorded)
     extra = recorded.get("extra") or {}
     opts = ExtractorOptions(weights=weights, device=device,
                             clip_len=int(recorded.get("clip_len", 16) or 16),
                             spatial=extra.get("spatial"), st3d_arch=extra.get("arch", "r3d_18"))
+    if feature_spec["name"] not in EXTRACTORS:
+        raise InputError(f"the checkpoint was trained on {feature_spec['name']!r} features, which "
+                         f"no extractor computes (extractors: {', '.join(EXTRACTORS.names())})")
     extractor = EXTRACTORS.get(feature_spec["name"])(opts)
     want = tuple(feature_spec["shape"])
     if tuple(extractor.spec.feature_shape) != want:
-        raise ValueError(f"checkpoint expects {feature_spec['name']} features of shape {want}, "
+        raise InputError(f"the checkpoint expects {feature_spec['name']} features of shape {want}, "
                          f"the extractor gives {tuple(extractor.spec.feature_shape)}")
     return extractor
+
+
+def _recorded_weights(recorded: dict) -> str:
+    """The ``--weights`` value that reproduces the training features' weights: random,
+    pretrained (a torchvision weights name), or the recorded file (which must exist here)."""
+    from pipeline.features.catalog import CHECKPOINTS
+
+    w = str(recorded.get("weights", "pretrained"))
+    if w.startswith("random-init"):
+        return "random"
+    if any(c.weights_name in w for c in CHECKPOINTS.values()) or w.startswith("synthetic") or not recorded:
+        return "pretrained"  # (synthetic features: warned about above; the extractor's default)
+    path = recorded.get("weights_file") or w
+    if os.path.isfile(path):
+        return path
+    from pipeline.errors import WeightsError
+
+    raise WeightsError(f"the checkpoint's features came from weights file {w!r}, not found here; "
+                       "pass --weights PATH", file=path)
 
 
 def extract_features(video: str, extractor, rule, batch_size: int = 32):
@@ -138,18 +206,19 @@ def summarize(video: str, checkpoint: str, out: str, ratio: float = 0.15, keep_a
               weights: str | None = None, segments: str = "kts", shot_seconds: float = 2.0,
               max_shot_seconds: float | None = None, device: str = "auto", crf: int = 23) -> dict:
     """Write ``out`` (video), ``out``.json and ``out``.png; return the JSON's content."""
-    from heads.trainer import load_checkpoint, pick_device
+    import torch
+
+    from heads.trainer import load_checkpoint
+    from jobs.placement import local_device
     from pipeline.summary import select_keyshots, upsample_scores
 
-    if not 0 < ratio <= 1:
-        raise ValueError(f"--ratio must be in (0, 1], got {ratio}")
-    if not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
-    dev = pick_device(device)
+    if not 0 < ratio < 1:
+        raise UsageError(f"--ratio must be in (0, 1), got {ratio}")
+    dev = torch.device(local_device(device))  # cuda without a GPU: one line, exit 2
     model, spec, _, ckpt = load_checkpoint(checkpoint, str(dev))
     if spec.predict is not None or spec.inputs != "features":
-        raise ValueError(f"{checkpoint}: head {spec.name!r} scores from a store "
-                         "(frames/predict hook); summarize supports feature heads")
+        raise InputError(f"head {spec.name!r} scores from a store (frames/predict hook); "
+                         "summarize supports feature heads", checkpoint)
     fspec = ckpt["feature_spec"]
     extractor = extractor_for(fspec, weights, str(dev))
     feats, picks, info = extract_features(video, extractor, sample_rule_from(fspec.get("sample")))

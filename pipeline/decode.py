@@ -13,6 +13,15 @@ Sampling: ``SampleRule(every=15)`` (default, eccv16: picks 0, 15, 30, …) or
 reaches the next multiple of 1/fps). Under an fps rule the windows are not known in advance, so
 3-D requests convert every frame.
 
+Clips: stacked per pick on the host (uint8 [L, H, W, 3], the default), or with
+``assemble_clips=False`` handed over as a ``ClipRef`` (the clip's frame indices and the frames
+themselves, not copied), so that a GPU extractor uploads each distinct frame once and
+assembles the clips on the device (``ClipBatch``).
+
+Hardware decoding: ``hwaccel="cuda"`` asks FFmpeg for NVDEC through PyAV; when the device
+cannot be opened the video is decoded in software and ``info.decode`` says why (the store
+records it).
+
 Memory: a ring of the frames that pending clip windows still need (≤ L + a few frames per clip
 size) plus the not-yet-emitted picks — bounded whatever the video length.
 
@@ -66,9 +75,54 @@ class FrameRequest:
     clip_len: int = 1
 
 
+@dataclass(frozen=True)
+class ClipRef:
+    """One clip, not stacked: ``frames[k]`` is decoded frame ``index[k]`` (uint8 [H, W, 3])."""
+
+    index: tuple[int, ...]  # L original-frame indices (edge-replicated at the ends)
+    frames: tuple[np.ndarray, ...]
+
+
+@dataclass
+class ClipBatch:
+    """B clips as N distinct frames plus indices: clip b is ``frames[index[b]]``.
+
+    frames: N arrays uint8 [H, W, 3]; index: int64 [B, L] into ``frames``. Neighbouring clips
+    share frames (always under an fps rule or when picks are closer than L), which are then
+    stacked and uploaded once."""
+
+    frames: list[np.ndarray]
+    index: np.ndarray
+
+    @classmethod
+    def from_refs(cls, refs: list[ClipRef]) -> ClipBatch:
+        slot: dict[int, int] = {}
+        frames: list[np.ndarray] = []
+        index = np.empty((len(refs), len(refs[0].index) if refs else 0), np.int64)
+        for b, ref in enumerate(refs):
+            for k, (i, frame) in enumerate(zip(ref.index, ref.frames)):
+                if i not in slot:
+                    slot[i] = len(frames)
+                    frames.append(frame)
+                index[b, k] = slot[i]
+        return cls(frames, index)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (*self.index.shape, *(self.frames[0].shape if self.frames else (0, 0, 3)))
+
+    def stacked(self) -> np.ndarray:
+        """uint8 [B, L, H, W, 3] on the host (what ``assemble_clips=True`` would have given)."""
+        return np.stack(self.frames)[self.index]
+
+
 @dataclass
 class Pick:
-    """One sampled step. ``images[request]``: uint8 [H, W, 3] (clip_len 1) or [L, H, W, 3]."""
+    """One sampled step. ``images[request]``: uint8 [H, W, 3] (clip_len 1) or [L, H, W, 3]
+    (a ``ClipRef`` with ``assemble_clips=False``)."""
 
     step: int
     frame_index: int
@@ -87,6 +141,7 @@ class VideoInfo:
     rotation: int = 0
     n_frames: int = 0  # frames actually decoded (final after iteration)
     last_time: float = 0.0
+    decode: str = "software"  # or "hwaccel cuda", or why hardware decoding was not used
     extra: dict = field(default_factory=dict)
 
     def to_attrs(self) -> dict:
@@ -99,6 +154,7 @@ class VideoInfo:
             "width": self.width,
             "height": self.height,
             "rotation": self.rotation,
+            "decode": self.decode,
         }
 
 
@@ -117,11 +173,14 @@ class VideoDecoder:
     """
 
     def __init__(self, source: str, requests: list[FrameRequest], rule: SampleRule = SampleRule(),
-                 open_options: dict | None = None):
+                 open_options: dict | None = None, assemble_clips: bool = True,
+                 hwaccel: str | None = None):
         self.source = str(source)
         self.requests = list(dict.fromkeys(requests))
         self.rule = rule
         self.open_options = open_options or {}
+        self.assemble_clips = assemble_clips
+        self.hwaccel = hwaccel
         self.info = VideoInfo(source=self.source)
         self._reformatter = VideoReformatter()
         self.max_half = max([r.clip_len // 2 for r in self.requests] + [0])
@@ -156,7 +215,7 @@ class VideoDecoder:
             if os.path.isfile(self.source) and os.path.getsize(self.source) == 0:
                 raise DecodeError(f"{self.source}: empty file (0 bytes)")
         try:
-            container = av.open(self.source, **self.open_options)
+            container = self._open_container()
         except FileNotFoundError:
             raise DecodeError(f"{self.source}: file not found") from None
         except (av.FFmpegError, ValueError, OSError) as e:
@@ -178,6 +237,24 @@ class VideoDecoder:
         elif container.duration:
             info.duration_s = container.duration / 1e6
         return container, stream
+
+    def _open_container(self):
+        """``av.open``, with hardware decoding when asked and available; otherwise software
+        decoding, and ``info.decode`` records why (PyAV raises at open when the device is absent)."""
+        if self.hwaccel:
+            from av.codec.hwaccel import HWAccel
+
+            try:
+                container = av.open(self.source, hwaccel=HWAccel(self.hwaccel, allow_software_fallback=True),
+                                    **self.open_options)
+                streams = container.streams.video
+                used = bool(streams) and bool(getattr(streams[0].codec_context, "is_hwaccel", False))
+                self.info.decode = (f"hwaccel {self.hwaccel}" if used else
+                                    f"software (hwaccel {self.hwaccel} does not support this codec)")
+                return container
+            except (av.FFmpegError, OSError, ValueError) as e:
+                self.info.decode = f"software (hwaccel {self.hwaccel} unavailable: {_short(e)})"
+        return av.open(self.source, **self.open_options)
 
     def _convert(self, frame, size: tuple[int, int], rotation: int) -> np.ndarray:
         h, w = size
@@ -258,7 +335,8 @@ class VideoDecoder:
             else:
                 start = p - r.clip_len // 2
                 idx = [min(max(j, 0), last) for j in range(start, start + r.clip_len)]
-                images[r] = np.stack([ring[j][r.size] for j in idx])
+                frames = [ring[j][r.size] for j in idx]
+                images[r] = np.stack(frames) if self.assemble_clips else ClipRef(tuple(idx), tuple(frames))
         return Pick(step=step, frame_index=p, time=t, images=images)
 
 

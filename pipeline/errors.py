@@ -45,6 +45,11 @@ class WeightsError(VsumError):
     """Model weights that cannot be had, or a weights file that is missing, unreadable or wrong."""
 
 
+class StoreNotFound(StoreError, FileNotFoundError):
+    """No store at that path or URL. Also a ``FileNotFoundError``, so "a new store" checks
+    (``except FileNotFoundError``) keep working whichever layer raised it."""
+
+
 class StoreBusy(StoreError):
     """Another job holds the store's lease."""
 

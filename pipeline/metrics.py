@@ -11,6 +11,9 @@ Definitions (all pure numpy/scipy, no store access):
       frame scores, averaged over annotators;
     *pick* level (CA-SUM / PGL-SUM): step scores vs each annotator's scores at the picks.
   A constant input has no ranking: the correlation is NaN and is left out of averages.
+- Keyframe F (CRSum, eqs. 2, 10, 11): the α-upper-quantile summary of the predicted scores
+  against the α-upper-quantile summary of the ground-truth importance, both on the same sampled
+  frames; one F per video (no annotator reduction).
 - Diversity: mean pairwise (1 - cosine similarity) of the features of the selected steps
   (higher = more diverse; DSNet reports the mean similarity itself); 0 with fewer than 2 steps.
 """
@@ -20,10 +23,17 @@ import numpy as np
 from numba import njit
 from scipy import stats
 
-from pipeline.summary import DEFAULT_RATIO, select_keyshots, upsample_scores
+from pipeline.summary import (
+    DEFAULT_RATIO,
+    quantile_summary,
+    select_keyshots,
+    select_keyshots_frames,
+    upsample_scores,
+)
 
 METRICS = ("f1_avg", "f1_max", "kendall_tau_frame", "spearman_rho_frame",
            "kendall_tau_pick", "spearman_rho_pick", "diversity")
+KEYFRAME_METRIC = "f1_keyframe"  # CRSum's protocol (keyframe_f_score)
 RANK_LEVELS = ("frame", "pick")
 
 
@@ -189,6 +199,47 @@ def spearman_rho_pick(step_scores, picks, user_scores) -> float:
     return spearman_rho_users(step_scores, us)
 
 
+# -- CRSum's keyframe protocol ------------------------------------------------------------------
+def gt_importance(user_summary, user_scores=None) -> np.ndarray:
+    """Ground-truth importance per frame: the mean annotator score (TVSum, user_scores [U, n]),
+    else the fraction of annotators who selected the frame (SumMe, user_summary [U, n]) ->
+    float64 [n]."""
+    ref = user_scores if user_scores is not None else (np.asarray(user_summary) > 0)
+    return np.atleast_2d(np.asarray(ref, np.float64)).mean(axis=0)
+
+
+def keyframe_f_score(pred_scores, gt_scores, alpha: float = DEFAULT_RATIO) -> float:
+    """F between the α-upper-quantile summaries of the predicted and ground-truth scores (CRSum
+    eqs. 2, 10, 11). pred_scores [N], gt_scores [N] (the same sampled frames). F = 0 when the two
+    summaries share nothing (including when either is empty)."""
+    pred, gt = _as_pair(pred_scores, gt_scores, "keyframe_f_score")
+    s, g = quantile_summary(pred, alpha), quantile_summary(gt, alpha)
+    overlap = int(np.count_nonzero(s & g))
+    if overlap == 0:
+        return 0.0
+    p, r = overlap / int(s.sum()), overlap / int(g.sum())
+    return 2 * p * r / (p + r)
+
+
+def evaluate_video_keyframe(step_scores, picks, user_summary, user_scores=None, *,
+                            alpha: float = DEFAULT_RATIO, stride: int = 1) -> dict[str, float]:
+    """CRSum's protocol for one video: keep every ``stride``-th pick (4 on 15-frame picks = the
+    paper's one frame in 60), take the predicted step scores and the ground-truth importance
+    (``gt_importance``) at those frames, and score their α-quantile summaries.
+
+    step_scores [T], picks [T], user_summary [U, n_frames], user_scores [U, n_frames] | None
+    -> {"f1_keyframe": F}
+    """
+    scores = np.asarray(step_scores, np.float64).ravel()
+    picks = np.asarray(picks, np.int64).ravel()
+    if len(scores) != len(picks):
+        raise ValueError(f"scores have {len(scores)} steps but picks have {len(picks)}")
+    if stride < 1:
+        raise ValueError(f"keyframe stride must be >= 1, got {stride}")
+    gt = gt_importance(user_summary, user_scores)[picks[::stride]]
+    return {KEYFRAME_METRIC: keyframe_f_score(scores[::stride], gt, alpha)}
+
+
 # -- diversity ---------------------------------------------------------------------------------
 def diversity(features, selected_steps) -> float:
     """Mean pairwise (1 - cosine similarity) over the selected steps.
@@ -215,17 +266,26 @@ def diversity(features, selected_steps) -> float:
 def evaluate_video(step_scores, picks, n_frames: int, change_points, user_summary,
                    user_scores=None, features=None, *, ratio: float = DEFAULT_RATIO,
                    quantize: bool = False, rank: tuple[str, ...] = RANK_LEVELS,
-                   summary=None) -> dict[str, float]:
+                   summary=None, frame_scores=None) -> dict[str, float]:
     """Every metric of METRICS for one video; NaN where an input is missing.
 
     step_scores [T], picks [T], change_points [S, 2], user_summary [U, n_frames],
     user_scores [U, n_frames] | None, features [T, ...] | None.
     ``summary`` (uint8 [n_frames]) skips keyshot selection: baselines that are summaries
-    rather than scores pass it directly.
+    rather than scores pass it directly. ``frame_scores`` [n_frames] (a head's frame-level
+    output) replaces the zero-order hold of the step scores for the keyshot summary and the
+    frame-level rank correlation; the pick level still uses ``step_scores``.
     """
     n_frames = int(n_frames)
+    if frame_scores is not None:
+        frame_scores = np.asarray(frame_scores, np.float64).ravel()
+        if len(frame_scores) != n_frames:
+            raise ValueError(f"frame scores have {len(frame_scores)} entries for {n_frames} frames")
     if summary is None:
-        summary, _ = select_keyshots(step_scores, picks, n_frames, change_points, ratio, quantize)
+        if frame_scores is None:
+            summary, _ = select_keyshots(step_scores, picks, n_frames, change_points, ratio, quantize)
+        else:
+            summary, _ = select_keyshots_frames(frame_scores, change_points, ratio, quantize)
     per_user = f_scores_per_user(summary, user_summary)
     out = dict.fromkeys(METRICS, float("nan"))
     out["f1_avg"] = reduce_users(per_user, "avg")
@@ -233,7 +293,7 @@ def evaluate_video(step_scores, picks, n_frames: int, change_points, user_summar
     if user_scores is not None and step_scores is not None:
         us = np.atleast_2d(np.asarray(user_scores, np.float64))
         if "frame" in rank:
-            frame = upsample_scores(step_scores, picks, n_frames)
+            frame = upsample_scores(step_scores, picks, n_frames) if frame_scores is None else frame_scores
             out["kendall_tau_frame"] = kendall_tau_users(frame, us)
             out["spearman_rho_frame"] = spearman_rho_users(frame, us)
         if "pick" in rank:

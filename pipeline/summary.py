@@ -4,6 +4,8 @@
     shot_scores       frame scores [n], change points [S, 2] -> shot means [S]        (inclusive ends)
     knapsack          values [S], weights [S], capacity  -> selected shot indices    (exact 0/1)
     select_keyshots   all of the above                   -> summary uint8 [n_frames], shot indices
+    upsample_subscores  n sub-scores per step [T, n]    -> frame scores (frame-level output)
+    annotator_proportion, quantile_summary, oracle_summary: budgets and targets of the papers
 
 Pure numpy (+ a numba DP for the knapsack); no store access. Edge cases are defined, not left to
 chance: zero-length shots score 0 and weigh 0; scores whose length differs from picks raise a
@@ -149,6 +151,14 @@ def select_keyshots(step_scores, picks, n_frames: int, change_points,
     """
     n_frames = int(n_frames)
     frame_scores = upsample_scores(step_scores, picks, n_frames)
+    return select_keyshots_frames(frame_scores, change_points, ratio, quantize)
+
+
+def select_keyshots_frames(frame_scores, change_points, ratio: float = DEFAULT_RATIO,
+                           quantize: bool = False):
+    """Steps 2–3 of the protocol on frame scores [n_frames] (already upsampled, or a head's
+    frame-level output) -> (summary uint8 [n_frames], selected shot indices int64 [k])."""
+    n_frames = len(frame_scores)
     values = shot_scores(frame_scores, change_points)
     weights = shot_lengths(change_points)
     selected = knapsack(values, weights, int(ratio * n_frames), quantize=quantize)
@@ -163,3 +173,109 @@ def uniform_segments(n_frames: int, fps: float, seconds: float = 2.0) -> np.ndar
     starts = np.arange(0, n_frames, size, dtype=np.int64)
     ends = np.minimum(starts + size, n_frames) - 1
     return np.stack([starts, ends], axis=1).astype(np.int32)
+
+
+def subscore_parts(picks, n_frames: int, n: int) -> np.ndarray:
+    """Frames per sub-score when each step's frame block (pick t to the next pick; the last block
+    runs to ``n_frames``) is split into n near-equal consecutive parts (``np.array_split``'s
+    sizes: part j of L frames has L // n + (j < L % n)). -> int64 [T, n], rows sum to the
+    block lengths (the first block starts at frame 0)."""
+    picks = np.asarray(picks, dtype=np.int64).ravel()
+    bounds = np.append(picks, int(n_frames))
+    bounds[0] = 0
+    lengths = np.diff(bounds)
+    j = np.arange(int(n))
+    return lengths[:, None] // n + (j[None, :] < (lengths % n)[:, None])
+
+
+def upsample_subscores(sub_scores, picks, n_frames: int) -> np.ndarray:
+    """Frame-level output: n sub-scores per step (3DST-UNet's L = T × n latent scores) -> one
+    score per frame; part j of step t's frame block (``subscore_parts``) takes sub-score j.
+    With n = 1 this is ``upsample_scores``.
+
+    sub_scores [T, n], picks [T] -> float64 [n_frames]
+    """
+    sub = np.asarray(sub_scores, dtype=np.float64)
+    sub = sub.reshape(len(sub), -1)
+    picks = _check_picks(len(sub), picks, int(n_frames))
+    parts = subscore_parts(picks, n_frames, sub.shape[1])
+    return np.repeat(sub.ravel(), parts.ravel())
+
+
+def part_means(frame_values, picks, n: int) -> np.ndarray:
+    """The inverse view: the mean of ``frame_values`` [n_frames] over every sub-score's part ->
+    float64 [T, n]; a part with no frame (a block shorter than n) takes its block's first frame."""
+    v = np.asarray(frame_values, dtype=np.float64).ravel()
+    parts = subscore_parts(picks, len(v), n).ravel()
+    starts = np.concatenate([[0], np.cumsum(parts)[:-1]])
+    csum = np.concatenate([[0.0], np.cumsum(v)])
+    ends = starts + parts
+    sums = csum[ends] - csum[starts]
+    first = v[np.minimum(starts, len(v) - 1)]
+    out = np.where(parts > 0, sums / np.maximum(parts, 1), first)
+    return out.reshape(-1, int(n))
+
+
+def annotator_proportion(user_summary) -> float:
+    """l = P of 3DST-UNet-RL (Fig. 5b): the mean over annotators of the fraction of frames each
+    one selected. user_summary [U, n_frames] (nonzero = selected) -> float in [0, 1]."""
+    u = np.atleast_2d(np.asarray(user_summary))
+    if u.size == 0:
+        return float("nan")
+    return float(np.mean(np.count_nonzero(u, axis=1) / u.shape[1]))
+
+
+def quantile_summary(scores, alpha: float = DEFAULT_RATIO) -> np.ndarray:
+    """CRSum's keyframe summary (eqs. 1–2): the items whose score is strictly above the α-upper
+    quantile s_α of the scores, i.e. ``s > quantile(s, 1 − α)`` (numpy's linear interpolation).
+    Ties at s_α stay out, so a constant score vector selects nothing.
+
+    scores [N] -> bool [N]
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"quantile_summary: alpha must be in (0, 1), got {alpha}")
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if len(s) == 0:
+        return np.zeros(0, dtype=bool)
+    return s > np.quantile(s, 1.0 - alpha)
+
+
+def oracle_summary(user_summaries) -> np.ndarray:
+    """The "oracle" summary that maximally agrees with every annotator (Gong et al. 2014; the
+    supervised target of dppLSTM, SUM-FCN and 3DST-UNet-RL §IV.B): greedy forward selection.
+    Start empty; repeatedly add the item that most increases the mean F-score over annotators;
+    stop when no item increases it. Ties go to the earliest item.
+
+    user_summaries [U, N] binary (items: frames, or steps at the picks) -> uint8 [N]
+
+    Adding item i changes annotator u's F to 2(o_u + y_ui)/(|S| + 1 + |Y_u|), so items with the
+    same column y_·i are interchangeable: the greedy runs over the distinct columns (a few
+    hundred even for every frame of a video), taking each column's items in time order.
+    """
+    u = np.atleast_2d(np.asarray(user_summaries)) > 0  # [U, N]
+    n_items = u.shape[1]
+    chosen = np.zeros(n_items, dtype=np.uint8)
+    if n_items == 0:
+        return chosen
+    cols, inverse, counts = np.unique(u.T, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    members = [np.flatnonzero(inverse == k) for k in range(len(cols))]  # each in time order
+    y = cols.T.astype(np.float64)  # [U, K]
+    n_user = u.sum(axis=1).astype(np.float64)  # [U]
+    taken = np.zeros(len(cols), dtype=np.int64)
+    overlap = np.zeros(len(u))
+    size, best = 0, 0.0
+    while size < n_items:
+        cand = (2.0 * (overlap[:, None] + y) / (size + 1 + n_user[:, None])).mean(axis=0)  # [K]
+        cand[taken >= counts] = -np.inf
+        top = cand.max()
+        if not top > best + 1e-12:
+            break
+        ties = np.flatnonzero(cand >= top - 1e-12)
+        k = min(ties, key=lambda c: members[c][taken[c]])  # the earliest next item
+        chosen[members[k][taken[k]]] = 1
+        taken[k] += 1
+        overlap += y[:, k]
+        size += 1
+        best = float(top)
+    return chosen

@@ -26,6 +26,10 @@ class SynthVideoSpec:
     rotation: int = 0  # degrees, written as display-matrix metadata
     vfr: bool = False  # irregular timestamps (every 3rd frame interval doubled)
     crf: int = 28
+    preset: str = "veryfast"  # libx264 speed/size trade-off ("ultrafast" encodes ~2x faster)
+    # per-shot RGB base colour (0-255); None = each shot's seeded random palette. Lets a caller
+    # plant what a shot looks like (the demo makes its "important" shots warm).
+    palettes: tuple[tuple[int, int, int], ...] | None = None
 
     def cuts(self) -> list[int]:
         """First frame of each shot (0 included)."""
@@ -38,22 +42,34 @@ def _default_lengths(n: int, per: int) -> tuple[int, ...]:
     return tuple([per] * full + ([rest] if rest else [])) or (n,)
 
 
+def shot_palette(shot: int, seed: int) -> np.ndarray:
+    """The seeded random base colour of a shot: int64 [3] in [30, 226)."""
+    return np.random.default_rng(seed * 1000 + shot).integers(30, 226, size=3)
+
+
 @lru_cache(maxsize=8)
 def _shot_pattern(shot: int, height: int, width: int, seed: int):
-    """Per-shot constants: palette, texture projection, temporal frequency."""
+    """Per-shot constants: palette, sin/cos of the texture projection, temporal frequency."""
     rng = np.random.default_rng(seed * 1000 + shot)
-    base = rng.integers(30, 226, size=3).astype(np.float32)
+    base = rng.integers(30, 226, size=3).astype(np.float32)  # == shot_palette(shot, seed)
     freq = rng.uniform(0.02, 0.2, size=2)
     angle = rng.uniform(0, np.pi)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    proj = ((np.cos(angle) * xx + np.sin(angle) * yy) * freq[0]).astype(np.float32)
-    return base, proj, float(freq[1])
+    proj = (np.cos(angle) * xx + np.sin(angle) * yy) * freq[0]
+    # sin(proj + phase) = sin(proj)·cos(phase) + cos(proj)·sin(phase): two multiply-adds per
+    # frame instead of a sin over every pixel
+    return base, np.sin(proj).astype(np.float32), np.cos(proj).astype(np.float32), float(freq[1])
 
 
-def shot_frame(shot: int, t: int, height: int, width: int, seed: int) -> np.ndarray:
-    """uint8 [H, W, 3]: a shot-specific palette and stripe texture, drifting with t."""
-    base, proj, speed = _shot_pattern(shot, height, width, seed)
-    wave = np.sin(proj + np.float32(t * speed)) * np.float32(0.225) + np.float32(0.775)
+def shot_frame(shot: int, t: int, height: int, width: int, seed: int,
+               base: tuple[int, int, int] | None = None) -> np.ndarray:
+    """uint8 [H, W, 3]: a shot-specific palette (``base`` overrides it) and stripe texture,
+    drifting with t."""
+    default_base, sin_p, cos_p, speed = _shot_pattern(shot, height, width, seed)
+    base = default_base if base is None else np.asarray(base, np.float32)
+    phase = t * speed
+    wave = (sin_p * np.float32(np.cos(phase)) + cos_p * np.float32(np.sin(phase))) * np.float32(0.225)
+    wave += np.float32(0.775)
     img = wave[..., None] * base
     # a square that moves within the shot: gives motion for 3-D features
     s = max(2, min(height, width) // 5)
@@ -71,7 +87,7 @@ def write_synthetic_video(path: str, spec: SynthVideoSpec = SynthVideoSpec()) ->
         stream = out.add_stream(spec.codec, rate=spec.fps)
         stream.width, stream.height = spec.width + spec.width % 2, spec.height + spec.height % 2
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(spec.crf), "preset": "veryfast"} if spec.codec == "libx264" else {}
+        stream.options = {"crf": str(spec.crf), "preset": spec.preset} if spec.codec == "libx264" else {}
         if spec.vfr:
             stream.codec_context.time_base = Fraction(1, 1000)
         if spec.rotation:
@@ -79,7 +95,8 @@ def write_synthetic_video(path: str, spec: SynthVideoSpec = SynthVideoSpec()) ->
         pts = 0
         for i in range(spec.n_frames):
             shot = int(shot_of[i])
-            img = shot_frame(shot, i - cuts[shot], stream.height, stream.width, spec.seed)
+            base = spec.palettes[shot] if spec.palettes else None
+            img = shot_frame(shot, i - cuts[shot], stream.height, stream.width, spec.seed, base)
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             if spec.vfr:
                 frame.pts = pts

@@ -1,8 +1,13 @@
 """Whole videos as training sequences, read from a feature store and cached in memory.
 
 One item = one video: ``{"video_id": str, "x": float32 [T, *feature_shape], "gtscore": float32
-[T] | None}``. Feature arrays may be 2-D ``[T, D]`` or 4-D ``[T, C, h, w]`` (ST3D/I3D maps);
-float16 stores are widened to float32 at read time.
+[T] | None, "target": float32 [T] or [T, n] | None}``. Feature arrays may be 2-D ``[T, D]`` or
+4-D ``[T, C, h, w]`` (ST3D/I3D maps); float16 stores are widened to float32 at read time.
+``target`` is the supervised target a head asked for (``stores/targets.py``: gtscore, the
+oracle summary, gtsummary keyframes; [T, n] for frame-level heads), present when ``target`` is set.
+
+``MultiStoreDataset`` serves videos of several stores (the augmented and transfer settings) under
+one key space: a video of the primary store keeps its id, any other is ``<store>::<id>``.
 
 Caching: when the estimated float32 size of every requested video fits ``cache_bytes`` (default
 2 GiB, env ``VSUM_CACHE_BYTES``), each video is read once and kept; otherwise every access
@@ -27,12 +32,14 @@ class StoreInputError(ValueError):
 class VideoDataset:
     def __init__(self, store: str | FeatureStore, video_ids: list[str], features: str = "googlenet",
                  l2_normalize: bool = False, need_labels: bool = False,
-                 cache_bytes: int | None = None):
+                 cache_bytes: int | None = None, target: str | None = None, n_sub: int = 1):
         self.store = store if isinstance(store, FeatureStore) else FeatureStore(store)
         self.video_ids = list(video_ids)
         self.features = features
         self.l2_normalize = l2_normalize
         self.need_labels = need_labels
+        self.target = target
+        self.n_sub = int(n_sub)
         complete = set(self.store.video_ids())  # the store's index: one read for all videos
         missing = [v for v in self.video_ids if v not in complete]
         if missing:
@@ -105,16 +112,59 @@ class VideoDataset:
             if len(gt) != len(x):  # (with need_labels, _check already refused this)
                 gt = None
         item = {"video_id": video_id, "x": x, "gtscore": gt}
+        if self.target:
+            from stores.targets import supervised_target
+
+            tgt = supervised_target(self.store, video_id, self.target, self.n_sub)
+            item["target"] = tgt if tgt is not None and len(tgt) == len(x) else None
         if self.cached:
             self._cache[video_id] = item
         return item
+
+
+REF_SEP = "::"
+
+
+def ref_key(store: str, video_id: str, primary: str) -> str:
+    """The training key of a video: its id in the primary store, ``<store>::<id>`` elsewhere."""
+    return video_id if str(store) == str(primary) else f"{store}{REF_SEP}{video_id}"
+
+
+def split_key(key: str, primary: str) -> tuple[str, str]:
+    """ref_key's inverse -> (store, video id)."""
+    store, sep, vid = key.rpartition(REF_SEP)
+    return (store, vid) if sep else (str(primary), key)
+
+
+class MultiStoreDataset:
+    """Videos of several stores under one key space (``ref_key``); one ``VideoDataset`` per
+    store, so every check and the cache work per store. ``get(key)`` -> an item whose
+    ``video_id`` is the key."""
+
+    def __init__(self, primary: str, keys: list[str], features: str, **kwargs):
+        self.primary = str(primary)
+        by_store: dict[str, list[str]] = {}
+        for k in keys:
+            store, vid = split_key(k, self.primary)
+            by_store.setdefault(store, []).append(vid)
+        self.parts = {s: VideoDataset(s, ids, features, **kwargs) for s, ids in by_store.items()}
+
+    def store_of(self, key: str) -> tuple[FeatureStore, str]:
+        store, vid = split_key(key, self.primary)
+        return self.parts[store].store, vid
+
+    def get(self, key: str) -> dict:
+        store, vid = split_key(key, self.primary)
+        item = self.parts[store].get(vid)
+        return item if item["video_id"] == key else {**item, "video_id": key}
 
 
 def collate(items: list[dict], device=None) -> dict:
     """Pad a list of items into a batch (the HeadSpec batch contract).
 
     -> {"x": float32 [B, T, *shape], "mask": bool [B, T], "gtscore": float32 [B, T] (zeros where a
-    video has none), "has_gtscore": bool [B], "video_id": list[str]}
+    video has none), "has_gtscore": bool [B], "video_id": list[str]}, plus "target" float32
+    [B, T] or [B, T, n] and "has_target" bool [B] when the items carry a target.
     """
     import torch
 
@@ -134,6 +184,8 @@ def collate(items: list[dict], device=None) -> dict:
             has_gt[i] = True
     batch = {"x": x, "mask": mask, "gtscore": gt, "has_gtscore": has_gt,
              "video_id": [it["video_id"] for it in items]}
+    if any("target" in it for it in items):
+        batch["target"], batch["has_target"] = _pad_targets(items, t)
     return to_device(batch, device) if device is not None else batch
 
 
@@ -143,3 +195,18 @@ def to_device(batch: dict, device) -> dict:
 
     return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
             for k, v in batch.items()}
+
+
+def _pad_targets(items: list[dict], t: int):
+    """[B, T] or [B, T, n] zero-padded targets and which items have one."""
+    import torch
+
+    ref = next((it["target"] for it in items if it.get("target") is not None), None)
+    tail = () if ref is None else tuple(ref.shape[1:])
+    out = torch.zeros((len(items), t, *tail), dtype=torch.float32)
+    has = torch.zeros(len(items), dtype=torch.bool)
+    for i, it in enumerate(items):
+        if it.get("target") is not None:
+            out[i, : len(it["target"])] = torch.from_numpy(np.asarray(it["target"], np.float32))
+            has[i] = True
+    return out, has

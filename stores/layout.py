@@ -10,6 +10,7 @@
         labels/gtscore           float32 [T]
         labels/user_summary      uint8   [U, n_frames]
         labels/user_scores       float32 [U, n_frames]
+        labels/gtsummary         float32 [T]      the dataset's own keyframes (eccv16 h5 import)
       manifest/NNNNNNNNNN.parquet  append-only parts: one row per video (status, error,
                                  timings) and the store's index (stores/manifest_parts.py)
 """
@@ -25,6 +26,7 @@ N_FRAME_PER_SEG = "segments/n_frame_per_seg"
 GTSCORE = "labels/gtscore"
 USER_SUMMARY = "labels/user_summary"
 USER_SCORES = "labels/user_scores"
+GTSUMMARY = "labels/gtsummary"  # float32 [T], 0/1 at the picks (the eccv16 h5 ``gtsummary``)
 MANIFEST_DIR = "manifest"
 MANIFEST = "manifest.parquet"  # the single-file manifest of older stores (still read)
 COMPLETE = "complete"

@@ -6,19 +6,32 @@ shapes); a video's own group stays the truth for ``is_complete``, ``attrs`` and 
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import zarr
 
+from pipeline.errors import StoreError, StoreNotFound
 from stores import layout
 from stores.index import VideoIndex, load_index
-from stores.location import open_root
+from stores.location import is_url, open_root
 
 
 class FeatureStore:
+    """Raises ``StoreNotFound`` when nothing is at ``path`` and ``StoreError`` when what is
+    there is not a vsum store (one line each, naming the path)."""
+
     def __init__(self, path: str, storage_options: dict | None = None):
         self.path = str(path)
         self.storage_options = storage_options
-        self.root = open_root(self.path, "r", storage_options)
+        try:
+            self.root = open_root(self.path, "r", storage_options)
+        except FileNotFoundError:  # zarr: no such path, or no Zarr group there
+            if is_url(self.path) or not os.path.exists(self.path):
+                raise StoreNotFound("no such store", self.path) from None
+            raise StoreError("not a vsum store (no Zarr group there)", self.path) from None
+        if "vsum_schema" not in self.root.attrs:
+            raise StoreError("not a vsum store (a Zarr group without vsum_schema)", self.path)
 
     # -- listing (the index: one read for every video) ------------------------------------
     _index: VideoIndex | None = None

@@ -9,7 +9,8 @@ Public forms read by ``read_splits`` (all ``[{"train_keys": [...], "test_keys": 
 (TVSum: .mat order; SumMe: ASCII order of names), which the importers record.
 
 Generated splits: ``kfold`` (the default: every video tested exactly once) and ``random``
-(the repos' resampled 80/20 form, which leaves some videos never tested). Settings:
+(the repos' resampled 80/20 form, which leaves some videos never tested); ``dataset_splits``
+generates them over several stores by recorded dataset name. Settings:
   canonical   k folds over the target dataset
   augmented   the same test folds; every video of the other stores joins each training set
   transfer    one split: train on all the other stores, test on the whole target
@@ -26,6 +27,12 @@ import numpy as np
 
 SETTINGS = ("canonical", "augmented", "transfer")
 _ECCV16 = re.compile(r"eccv16_dataset_([A-Za-z0-9]+?)_google_pool5(?:\.h5)?$")
+
+
+def eccv16_dataset_name(name: str) -> str | None:
+    """'…/eccv16_dataset_tvsum_google_pool5.h5' -> 'tvsum' (None when not that form)."""
+    m = _ECCV16.search(Path(str(name)).name)
+    return m.group(1).lower() if m else None
 _VIDEO_N = re.compile(r"^video_\d+$")
 
 
@@ -107,16 +114,17 @@ def load_split_file(path: str | Path) -> list[dict]:
 
 
 def read_splits(path: str | Path, stores, dataset: str | None = None,
-                missing: str = "error") -> list[Split]:
+                missing: str = "error", fallback_dataset: str | None = None) -> list[Split]:
     """Public or own split file -> Splits of VideoRefs. ``dataset`` names the dataset of
     un-prefixed ``video_N`` keys when several stores are given (default: the one dataset
-    named in the file name, e.g. ``summe_splits.json``). ``missing``: "error" raises
-    on a key no store holds; "skip" drops it (recorded in ``Split.missing``)."""
+    named in the file name, e.g. ``summe_splits.json``, else ``fallback_dataset``).
+    ``missing``: "error" raises on a key no store holds; "skip" drops it (recorded in
+    ``Split.missing``)."""
     index = stores if isinstance(stores, StoreIndex) else StoreIndex(stores)
     if dataset is None and index.only_dataset() is None:
         # "summe_splits.json": un-prefixed keys belong to the dataset the file is named after
         named = [d for d in index.datasets if d.lower() in Path(path).stem.lower()]
-        dataset = named[0] if len(named) == 1 else None
+        dataset = named[0] if len(named) == 1 else fallback_dataset
     out = []
     for i, d in enumerate(load_split_file(path)):
         sides, lost = {}, []
@@ -166,14 +174,35 @@ def make_splits(target, others=(), setting: str = "canonical", k: int = 5, seed:
 
     form: "kfold" (default) or "random" (80/20 resamples, k of them).
     """
-    if setting not in SETTINGS:
-        raise ValueError(f"setting must be one of {SETTINGS}, not {setting!r}")
     tgt = [r for refs in StoreIndex([target]).datasets.values() for r in refs]
     extra = [r for refs in StoreIndex(list(others)).datasets.values() for r in refs] if others else []
+    return _setting_splits(tgt, extra, setting, k, seed, form)
+
+
+def dataset_splits(stores, test_dataset: str, setting: str = "canonical", k: int = 5,
+                   seed: int = 0, form: str = "kfold") -> list[Split]:
+    """Splits for a setting over several stores, by recorded dataset name: the videos of
+    ``test_dataset`` are tested; every other dataset's videos are the "others" of the augmented
+    and transfer settings (CSNet Table 1, 3DST-UNet-RL §IV.E)."""
+    index = stores if isinstance(stores, StoreIndex) else StoreIndex(stores)
+    if test_dataset not in index.datasets:
+        raise ValueError(f"no videos of dataset {test_dataset!r} in the stores "
+                         f"(have: {', '.join(sorted(index.datasets)) or 'none'})")
+    tgt = sorted(index.datasets[test_dataset])
+    extra = sorted(r for d, refs in index.datasets.items() if d != test_dataset for r in refs)
+    return _setting_splits(tgt, extra, setting, k, seed, form)
+
+
+def _setting_splits(tgt: list[VideoRef], extra: list[VideoRef], setting: str, k: int, seed: int,
+                    form: str) -> list[Split]:
+    if setting not in SETTINGS:
+        raise ValueError(f"setting must be one of {SETTINGS}, not {setting!r}")
     if setting == "transfer":
         if not extra:
             raise ValueError("the transfer setting needs other stores to train on")
         return [Split(sorted(extra), sorted(tgt))]
+    if setting == "augmented" and not extra:
+        raise ValueError("the augmented setting needs other stores to add to the training sets")
     parts = kfold_splits(tgt, k, seed) if form == "kfold" else random_splits(tgt, k, seed=seed)
     if setting == "augmented":
         return [Split(sorted(tr + extra), te) for tr, te in parts]

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from pipeline.features import EXTRACTORS, ExtractorOptions
+from pipeline.errors import WeightsError
 from pipeline.features.base import WeightsUnavailable
 from pipeline.features.googlenet import CHECKPOINT_FILE, WEIGHTS_NAME, load_googlenet
 
@@ -60,30 +61,29 @@ def test_planted_checkpoint_is_loaded_and_recorded(planted_home):
 
 
 def test_planted_checkpoint_by_path(planted_home, tmp_path):
+    import hashlib
+
     path = tmp_path / "mine.pth"
     torch.save(planted_home, path)
     ext = EXTRACTORS.get("googlenet")(ExtractorOptions(weights=str(path)))
-    assert ext.spec.weights == str(path)
+    assert ext.spec.weights == "mine.pth" and ext.spec.weights_file == str(path)
+    assert ext.spec.weights_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert ext(_frames(1)).shape == (1, 1024)
 
 
-def test_pretrained_fails_with_one_clear_line(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # empty cache; no network here
+@pytest.mark.parametrize("policy", ["pretrained", "auto"])  # auto: a deprecated alias, no fallback
+def test_pretrained_fails_with_one_clear_line(policy, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # empty cache
+    monkeypatch.setenv("VSUM_WEIGHTS_URL", "http://127.0.0.1:9/models")  # nothing listens: no download
     with pytest.raises(WeightsUnavailable) as e:
-        load_googlenet("pretrained")
-    assert CHECKPOINT_FILE in str(e.value) and "\n" not in str(e.value)
-
-
-def test_auto_falls_back_loudly(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.warns(UserWarning, match="RANDOM init"):
-        _, weights = load_googlenet("auto")
-    assert weights.startswith("random-init")
-    assert "RANDOM init" in capsys.readouterr().out
+        load_googlenet(policy)
+    msg = str(e.value)
+    assert CHECKPOINT_FILE in msg and "--weights random" in msg and "\n" not in msg
+    assert not list(tmp_path.rglob("*.pth*"))  # nothing half-downloaded is left
 
 
 def test_wrong_checkpoint_is_rejected(tmp_path):
     path = tmp_path / "bad.pth"
     torch.save({"not.a.key": torch.zeros(1)}, path)
-    with pytest.raises(WeightsUnavailable, match="not a torchvision GoogLeNet"):
+    with pytest.raises(WeightsError, match="not a torchvision GoogLeNet state dict: missing key 'conv1.conv.weight'"):
         load_googlenet(str(path))

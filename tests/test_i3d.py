@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torchvision.models import googlenet
 
+from pipeline.errors import WeightsError
 from pipeline.features.base import ExtractorOptions, WeightsUnavailable
 from pipeline.features.i3d import build_i3d
 from pipeline.features.i3d_net import (
@@ -191,8 +192,8 @@ def test_public_key_names_load_strictly(tmp_path):
     assert len(state) == 57 * 5 + 2
     path = tmp_path / "rgb_imagenet.pt"
     torch.save(state, path)
-    ext = build_i3d(ExtractorOptions(i3d_weights=str(path), clip_len=2))
-    assert ext.spec.weights == str(path)
+    ext = build_i3d(ExtractorOptions(weights={"i3d": str(path)}, clip_len=2))
+    assert ext.spec.weights == "rgb_imagenet.pt" and ext.spec.weights_file == str(path)
     assert ext.spec.extra["padding"] == "same"
     own = ext.model.state_dict()
     for key in (
@@ -209,11 +210,11 @@ def test_weights_path_is_detected_as_i3d_or_rejected(tmp_path):
     path = tmp_path / "i3d_as_weights.pt"
     torch.save(public_i3d_state(), path)
     ext = build_i3d(ExtractorOptions(weights=str(path), clip_len=2))
-    assert ext.spec.weights == str(path) and ext.spec.extra["source"] == "i3d checkpoint"
+    assert ext.spec.weights == "i3d_as_weights.pt" and ext.spec.extra["source"] == "i3d checkpoint"
     other = tmp_path / "other.pt"
     torch.save({"fc.weight": torch.zeros(2, 2)}, other)
     with pytest.raises(
-        ValueError, match=r"other\.pt: neither an I3D nor a GoogLeNet.*conv1\.conv\.weight"
+        WeightsError, match=r"neither an I3D nor a GoogLeNet.*conv1\.conv\.weight.*other\.pt"
     ):
         build_i3d(ExtractorOptions(weights=str(other)))
 
@@ -224,22 +225,22 @@ def test_wrong_key_fails_with_a_clear_message(tmp_path):
     path = tmp_path / "renamed.pt"
     torch.save(state, path)
     with pytest.raises(
-        ValueError,
-        match=r"renamed\.pt.*missing key 'Mixed_4b\.b1b\.conv3d\.weight'.*"
-        r"unexpected key 'Mixed_4b\.b1c\.conv3d\.weight'",
+        WeightsError,
+        match=r"missing key 'Mixed_4b\.b1b\.conv3d\.weight'.*"
+        r"unexpected key 'Mixed_4b\.b1c\.conv3d\.weight'.*renamed\.pt",
     ):
-        build_i3d(ExtractorOptions(i3d_weights=str(path)))
+        build_i3d(ExtractorOptions(weights={"i3d": str(path)}))
 
     state = public_i3d_state()
     state["Mixed_5c.b0.conv3d.weight"] = torch.zeros(384, 832, 3, 3, 3)
     torch.save(state, path)
     with pytest.raises(
-        ValueError, match=r"'Mixed_5c\.b0\.conv3d\.weight' has shape \(384, 832, 3, 3, 3\)"
+        WeightsError, match=r"'Mixed_5c\.b0\.conv3d\.weight' has shape \(384, 832, 3, 3, 3\)"
     ):
-        build_i3d(ExtractorOptions(i3d_weights=str(path)))
+        build_i3d(ExtractorOptions(weights={"i3d": str(path)}))
 
-    with pytest.raises(ValueError, match="no such weights file"):
-        build_i3d(ExtractorOptions(i3d_weights=str(tmp_path / "absent.pt")))
+    with pytest.raises(WeightsError, match="weights file not found"):
+        build_i3d(ExtractorOptions(weights={"i3d": str(tmp_path / "absent.pt")}))
 
 
 # -- weights policy ------------------------------------------------------------------------
@@ -252,7 +253,7 @@ def test_planted_googlenet_is_inflated_and_recorded(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     ext = build_i3d(ExtractorOptions(weights="pretrained", clip_len=2))
     assert ext.spec.weights == "inflated(GoogLeNet_Weights.IMAGENET1K_V1)"
-    assert ext.spec.extra["checkpoint"] == str(ckpt)
+    assert ext.spec.weights_file == str(ckpt)
     own = ext.model.state_dict()
     torch.testing.assert_close(
         own["Conv3d_1a_7x7.conv3d.weight"], inflate_kernel(g.conv1.conv.weight.detach(), 7)
@@ -262,12 +263,13 @@ def test_planted_googlenet_is_inflated_and_recorded(tmp_path, monkeypatch):
     )
 
 
-def test_missing_googlenet_auto_warns_pretrained_raises(tmp_path, monkeypatch):
+def test_missing_googlenet_raises_random_only_when_asked(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(WeightsUnavailable, match="googlenet-1378be20.pth"):
-        build_i3d(ExtractorOptions(weights="pretrained"))
-    with pytest.warns(UserWarning, match="RANDOM init"):
-        a = build_i3d(ExtractorOptions(weights="auto", clip_len=2))
+    monkeypatch.setenv("VSUM_WEIGHTS_URL", "http://127.0.0.1:9")  # nothing listens: no download
+    for policy in ("pretrained", "auto"):
+        with pytest.raises(WeightsUnavailable, match="googlenet-1378be20.pth"):
+            build_i3d(ExtractorOptions(weights=policy))
+    a = build_i3d(ExtractorOptions(weights="random", clip_len=2))
     assert a.spec.weights == "random-init(seed=0)"
     b = build_i3d(ExtractorOptions(weights="random", clip_len=2))
     torch.testing.assert_close(a.model.state_dict(), b.model.state_dict())  # seeded

@@ -1,76 +1,31 @@
 """KTS: exactly the public algorithm's change points, and well-defined on bad input.
 
-The reference here is the algorithm written the plainest way (double loop for the scatters,
-a full DP table, np.min/np.argmin): slow, and obviously the published cpd_nonlin + cpd_auto.
+The references (tests/kts_reference.py) are cpd_nonlin + cpd_auto written the plainest way (a
+loop form, and the public code's own vectorised arrangement for larger n); the pruned search
+must agree with them bitwise on every input, the benchmark's inputs included.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from jobs.bench.kts import (
-    random_features,
+from kts_reference import (
+    kernel_of,
+    loop_cpd_auto,
+    loop_dp,
+    loop_scatters,
+    public_cpd_auto,
+    public_scatters,
     reference_change_points,
-    reference_cpd_auto,
-    reference_scatters,
-    video_like_features,
 )
-from pipeline import kts
-from pipeline.kts import KTSParams, change_points_steps, kts_segments
 
-
-# -- the obviously-correct reference -----------------------------------------------------------
-def loop_scatters(K):
-    """J[i, j] = sum_t K[t,t] - (sum_{s,t} K[s,t]) / len over steps i..j, via the 2-D cumsum."""
-    n = len(K)
-    K1 = np.cumsum(np.concatenate(([0.0], np.diag(K))))
-    K2 = np.zeros((n + 1, n + 1))
-    K2[1:, 1:] = np.cumsum(np.cumsum(K, 0), 1)
-    J = np.zeros((n, n))
-    for i in range(n):
-        for j in range(i, n):
-            J[i, j] = K1[j + 1] - K1[i] - (K2[j + 1, j + 1] + K2[i, i] - K2[j + 1, i] - K2[i, j + 1]) / (j - i + 1)
-    return J
-
-
-def loop_dp(J, m, lmin=1, lmax=None):
-    """I[k, l]: best cost of steps 0..l-1 in k+1 segments of length in [lmin, lmax]; arg[k, l]:
-    the start of the last segment (first minimum on ties)."""
-    n = len(J)
-    lmax = n if lmax is None else lmax
-    I = np.full((m + 1, n + 1), 1e101)
-    arg = np.zeros((m + 1, n + 1), dtype=int)
-    for l in range(lmin, min(lmax, n) + 1):
-        I[0, l] = J[0, l - 1]
-    for k in range(1, m + 1):
-        for l in range((k + 1) * lmin, n + 1):
-            ts = list(range(max(k * lmin, l - lmax), l - lmin + 1))
-            c = np.array([J[t, l - 1] + I[k - 1, t] for t in ts])
-            I[k, l] = c.min()
-            arg[k, l] = ts[int(np.argmin(c))]
-    return I, arg
-
-
-def loop_cpd_auto(K, m, vmax=1.0, lmin=1, lmax=None):
-    n = len(K)
-    J = loop_scatters(K)
-    I, arg = loop_dp(J, m, lmin, lmax)
-    scores = I[:, n].copy()
-    scores[scores > 1e99] = np.inf
-    pen = np.zeros(m + 1)
-    ncp = np.arange(1, m + 1)
-    pen[1:] = (vmax * ncp / (2.0 * n)) * (np.log(float(n) / ncp) + 1)
-    k_best = int(np.argmin(scores / float(n) + pen))
-    cps, cur = [], n
-    for k in range(k_best, 0, -1):
-        cur = arg[k, cur]
-        cps.append(cur)
-    return np.array(cps[::-1], dtype=np.int64)
-
-
-def kernel_of(features):
-    x = kts.normalized_features(features)
-    return kts.linear_kernel(x)
+from jobs.bench.kts_inputs import (
+    long_shot_features,
+    random_features,
+    realistic_features,
+    realistic_shots,
+)
+from pipeline import kts_scatters, kts_search
+from pipeline.kts import KTSParams, change_points_steps, kts_segments, search
 
 
 def piecewise(n, rng, dim=16, noise=0.3, max_cuts=8):
@@ -84,6 +39,11 @@ def piecewise(n, rng, dim=16, noise=0.3, max_cuts=8):
     return means[label] + noise * rng.normal(size=(n, dim))
 
 
+def in_place(K):
+    """The full scatters J (stride n) built in a copy of K's buffer."""
+    return kts_scatters.scatters_in_place(K.copy(), np.cumsum(np.concatenate(([0.0], np.diag(K)))))
+
+
 SMALL_N = list(range(1, 26)) + [31, 40, 57]
 
 
@@ -93,8 +53,7 @@ def test_random_sequences_match_reference(n):
     rng = np.random.default_rng(n)
     for dim in (3, 32):
         X = rng.normal(size=(n, dim))
-        want = loop_cpd_auto(kernel_of(X), n - 1) if n > 1 else np.zeros(0, np.int64)
-        np.testing.assert_array_equal(change_points_steps(X), want)
+        np.testing.assert_array_equal(change_points_steps(X), loop_cpd_auto(kernel_of(X), n - 1))
 
 
 @pytest.mark.parametrize("n", SMALL_N)
@@ -102,8 +61,21 @@ def test_piecewise_sequences_match_reference(n):
     rng = np.random.default_rng(1000 + n)
     for noise in (0.05, 0.5, 2.0):
         X = piecewise(n, rng, noise=noise)
-        want = loop_cpd_auto(kernel_of(X), n - 1) if n > 1 else np.zeros(0, np.int64)
-        np.testing.assert_array_equal(change_points_steps(X), want)
+        np.testing.assert_array_equal(change_points_steps(X), loop_cpd_auto(kernel_of(X), n - 1))
+
+
+def test_exact_ties_match_reference():
+    """One-hot rows in repeating patterns: many splits cost exactly the same, so the answer
+    rests on the first-minimum tie-breaking of k* and of the backtrack."""
+    eye = np.eye(3)
+    for pattern in ([0, 0, 1, 1], [0, 1], [0, 0, 1, 2, 2], [0, 1, 1, 1, 0, 2]):
+        for reps in (3, 7):
+            X = eye[np.tile(pattern, reps)]
+            n = len(X)
+            for vmax in (0.2, 1.0, 3.0):
+                want = loop_cpd_auto(kernel_of(X), n - 1, vmax) if n <= 30 else \
+                    public_cpd_auto(kernel_of(X), n - 1, vmax)
+                np.testing.assert_array_equal(change_points_steps(X, KTSParams(vmax=vmax)), want)
 
 
 def test_piecewise_finds_the_planted_cuts():
@@ -137,85 +109,187 @@ def test_segment_length_bounds_match_reference(lmin, lmax, m):
         assert seg.min() >= lmin and seg.max() <= (lmax or n) and len(got) <= m_eff
 
 
-@pytest.mark.parametrize("lmin,lmax", [(1, None), (2, None), (3, 10), (1, 5), (2, 70)])
-def test_many_blocks_and_layer_groups_match_reference(lmin, lmax):
-    """Sizes past one 64-column tile and one 64-layer group (random rows keep every layer
-    alive), with and without segment-length bounds, against the public form."""
+@pytest.mark.parametrize("lmin,lmax,m", [(1, None, None), (2, None, None), (3, 10, None),
+                                         (1, 5, None), (2, 70, None), (1, None, 12)])
+def test_longer_runs_with_bounds_match_reference(lmin, lmax, m):
+    """Past one block of the backward bound (64 ends) and with many layers (random rows keep
+    every layer alive), with and without segment-length bounds, against the public form."""
     rng = np.random.default_rng(lmin * 10 + (lmax or 0))
-    for n, X in ((131, rng.normal(size=(131, 6))), (197, piecewise(197, rng, noise=0.8))):
+    for n, X in ((131, rng.normal(size=(131, 6))), (197, piecewise(197, rng, noise=0.8)),
+                 (160, realistic_features(160, 128, seed=lmin))):
         K = kernel_of(X)
-        m = n // lmin - 1
-        params = KTSParams(min_segment_steps=lmin, max_segment_steps=lmax)
+        m_eff = min(n // lmin - 1, n if m is None else m)
+        params = KTSParams(min_segment_steps=lmin, max_segment_steps=lmax, max_change_points=m)
         np.testing.assert_array_equal(change_points_steps(X, params),
-                                      reference_cpd_auto(K, m, 1.0, lmin, lmax))
+                                      public_cpd_auto(K, m_eff, 1.0, lmin, lmax))
 
 
 def test_banded_scatters_are_the_same_scatters():
     """With a length bound, J comes from per-segment sums (O(n·L) memory) instead of the 2-D
     cumulative sum: the same values up to rounding."""
+    from pipeline.kts import normalized_features
+
     rng = np.random.default_rng(8)
     X = piecewise(90, rng)
-    K = kernel_of(X)
-    J = loop_scatters(K)
+    J = loop_scatters(kernel_of(X))
     L = 12
-    band = kts._band_scatters(kts.normalized_features(X), L)
+    band = kts_scatters.band_scatters(normalized_features(X), L)
     for e in range(90):
         for t in range(max(0, e - L + 1), e + 1):
-            assert band[(e + 1) * (L - 1) + t] == pytest.approx(J[t, e], abs=1e-12)
+            assert band[kts_scatters.col(e, L - 1) + t] == pytest.approx(J[t, e], abs=1e-12)
 
 
 def test_banded_long_sequence_matches_reference():
-    X = video_like_features(400, 256, seed=4)
+    X = long_shot_features(400, 256, seed=4)
     K = kernel_of(X)
     for L in (9, 40):
         got = change_points_steps(X, KTSParams(max_segment_steps=L))
-        np.testing.assert_array_equal(got, reference_cpd_auto(K, 399, 1.0, 1, L))
+        np.testing.assert_array_equal(got, public_cpd_auto(K, 399, 1.0, 1, L))
         assert np.diff(np.concatenate(([0], got, [400]))).max() <= L
 
 
 def test_scatters_are_bitwise_the_reference():
     rng = np.random.default_rng(5)
-    for n in (1, 2, 7, 64):
+    for n in (1, 2, 7, 64, 65, 150):  # rows come in blocks of 64
         K = kernel_of(rng.normal(size=(n, 10)))
         J = loop_scatters(K)
-        packed = kts._packed_scatters(K, np.cumsum(np.concatenate(([0.0], np.diag(K)))))
-        assert np.array_equal(packed, np.concatenate([J[: e + 1, e] for e in range(n)]))
-        assert np.array_equal(reference_scatters(K), J)
+        full = in_place(K)
+        assert np.array_equal(np.concatenate([full[e * n: e * n + e + 1] for e in range(n)]),
+                              np.concatenate([J[: e + 1, e] for e in range(n)]))
+        assert np.array_equal(public_scatters(K), J)
 
 
-def test_bench_reference_is_the_loop_reference():
-    """The vectorised public form the benchmark times gives the same answers as the loop form."""
+def test_public_form_is_the_loop_form():
+    """The vectorised public arrangement (used where the loop form is too slow) gives the loop
+    form's answers, bounds included."""
     rng = np.random.default_rng(11)
     for n in (2, 5, 17, 33):
         for X in (rng.normal(size=(n, 8)), piecewise(n, rng)):
             K = kernel_of(X)
-            np.testing.assert_array_equal(reference_cpd_auto(K, n - 1, 1.0), loop_cpd_auto(K, n - 1))
+            np.testing.assert_array_equal(public_cpd_auto(K, n - 1), loop_cpd_auto(K, n - 1))
     K = kernel_of(piecewise(30, rng))
-    np.testing.assert_array_equal(reference_cpd_auto(K, 9, 1.0, 2, 6), loop_cpd_auto(K, 9, 1.0, 2, 6))
+    np.testing.assert_array_equal(public_cpd_auto(K, 9, 1.0, 2, 6), loop_cpd_auto(K, 9, 1.0, 2, 6))
 
 
-@pytest.mark.parametrize("kind,n", [("video", 300), ("video", 611), ("random", 257)])
-def test_longer_sequences_match_reference(kind, n):
-    """Video-like 1024-d features (the benchmark's input) and the no-pruning worst case."""
-    X = video_like_features(n, seed=n) if kind == "video" else random_features(n, 64, seed=n)
+def test_bench_baseline_is_the_public_algorithm():
+    """`vsum bench kts` times its own copy of the public algorithm: it must be that algorithm."""
+    from jobs.bench.kts_public import public_change_points
+
+    rng = np.random.default_rng(12)
+    for X in (rng.normal(size=(40, 8)), piecewise(57, rng), realistic_features(90, 64, seed=2)):
+        np.testing.assert_array_equal(public_change_points(X), loop_cpd_auto(kernel_of(X), len(X) - 1))
+    X = piecewise(30, rng)
+    np.testing.assert_array_equal(public_change_points(X, lmax=6),
+                                  loop_cpd_auto(kernel_of(X), 29, 1.0, 1, 6))
+
+
+@pytest.mark.parametrize("kind,n,dim", [("realistic", 240, 1024), ("realistic", 480, 256),
+                                        ("long_shot", 300, 1024), ("random", 257, 64)])
+def test_benchmark_inputs_match_reference(kind, n, dim):
+    """The benchmark's inputs (1024-d where affordable) at several sizes, the worst case too."""
+    X = {"realistic": realistic_features, "long_shot": long_shot_features,
+         "random": random_features}[kind](n, dim, seed=n)
     np.testing.assert_array_equal(change_points_steps(X), reference_change_points(X))
 
 
-def test_penalty_bound_prunes_layers(monkeypatch):
-    """On structured input only a fraction of the n-1 layers is computed, and the answer is
-    still the reference's (the bound is a proof, not a heuristic)."""
-    computed = []
-    real = kts._dp_layers
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [900, 1600])
+def test_realistic_input_matches_reference_at_bench_sizes(n):
+    X = realistic_features(n, seed=n)
+    np.testing.assert_array_equal(change_points_steps(X), reference_change_points(X))
 
-    def counting(J, band, I, k0, k1, *rest):
-        computed.append(k1 - k0)
-        return real(J, band, I, k0, k1, *rest)
 
-    monkeypatch.setattr(kts, "_dp_layers", counting)
-    X = video_like_features(500, 128, seed=3)
-    got = change_points_steps(X)
-    assert sum(computed) < 500 // 2
-    np.testing.assert_array_equal(got, reference_change_points(X))
+def test_realistic_input_looks_like_video_and_is_cut_like_it():
+    """The benchmark's realistic input: shots with a ~10-step median, similar steps within a
+    shot and dissimilar across a cut; KTS finds about as many segments as planted."""
+    n = 1200
+    X = realistic_features(n, 256, seed=3)
+    shots = realistic_shots(n, seed=3)
+    assert shots.sum() == n and 8 <= np.median(shots) <= 12
+    x = X / np.linalg.norm(X, axis=1, keepdims=True)
+    cos = (x[1:] * x[:-1]).sum(axis=1)
+    cut = np.isin(np.arange(1, n), np.cumsum(shots)[:-1])
+    assert cos[~cut].mean() > 0.9 and cos[cut].mean() < 0.8
+    found = len(change_points_steps(X))
+    assert 0.75 * (len(shots) - 1) <= found <= 1.1 * (len(shots) - 1)
+
+
+def test_search_expands_a_band_not_the_table():
+    """On the realistic input only a small share of the public code's m·n²/2 candidates is
+    evaluated and few layers are expanded, and the answer is still the reference's (the bounds
+    are proofs, not heuristics)."""
+    n = 400
+    X = realistic_features(n, 256, seed=5)
+    found = search(X)
+    assert found.evaluated < 0.01 * (n - 1) * n * n / 2
+    assert found.layers < n // 4
+    assert found.k_best == len(found.change_points)
+    np.testing.assert_array_equal(found.change_points, reference_change_points(X))
+
+
+# -- the search's pieces -------------------------------------------------------------------------
+@pytest.mark.parametrize("vmax", [0.0, 0.5, 1.0, 3.0])
+def test_penalty_lines_lie_under_the_penalty_and_cover_every_k(vmax):
+    for n, M in ((50, 49), (7200, 900), (7200, 7199)):
+        pen = kts_search.penalties(n, M, vmax)
+        for tol in (1e-6, 1e-3):
+            alpha, gamma, last = kts_search.penalty_lines(pen, M, tol)
+            assert len(alpha) <= 32 and last[-1] == M and (np.diff(last) > 0).all()
+            first = np.concatenate(([1], last[:-1] + 1))
+            for a, g, lo, hi in zip(alpha, gamma, first, last):
+                K = np.arange(lo, hi + 1)
+                assert (a + g * K <= pen[K] + 1e-12).all()  # rounding: the margin's job
+
+
+def test_remainder_bound_is_the_best_priced_split():
+    """P[i, t] = min over splits of steps t..n-1 of Σ J + price_i·segments, checked by brute
+    force (a plain DP over a full J) with and without a segment-length bound."""
+    from pipeline.kts import normalized_features
+
+    rng = np.random.default_rng(21)
+    X = piecewise(150, rng, noise=0.5)  # > 2 blocks of 64 ends
+    n = len(X)
+    K = kernel_of(X)
+    J = loop_scatters(K)
+    full = in_place(K)
+    prices = np.array([0.0, 0.7, 3.0])
+    for stride, L in ((n, n), (19, 20)):
+        Jc = full if L == n else kts_scatters.band_scatters(normalized_features(X), L)
+        P = kts_search.remainder_bounds(Jc, stride, n, L, prices)
+        for i, price in enumerate(prices):
+            want = np.zeros(n + 1)
+            for t in range(n - 1, -1, -1):
+                want[t] = min(J[t, e - 1] + price + want[e] for e in range(t + 1, min(n, t + L) + 1))
+            np.testing.assert_allclose(P[i], want, rtol=0, atol=1e-9)
+
+
+def test_priced_split_is_a_real_split_scored_as_the_dp_scores_it():
+    """The upper bound comes from a concrete split: its cost is that split's summed scatters,
+    at least the optimum for its number of cuts, within the length bounds."""
+    rng = np.random.default_rng(22)
+    X = piecewise(80, rng, noise=0.4)
+    K = kernel_of(X)
+    I, _ = loop_dp(loop_scatters(K), 79)
+    full = in_place(K)
+    for price in (0.0, 0.3, 2.0, 1e3):
+        cuts, cost = kts_search._priced_split(full, 80, 80, 1, 80, price)
+        assert 0 <= cuts <= 79 and cost >= I[cuts, 80] - 1e-12
+    cuts, cost = kts_search._priced_split(full, 80, 80, 3, 80, 0.0)
+    assert cuts <= 80 // 3 - 1
+
+
+def test_threads_follow_omp_num_threads_and_do_not_change_the_answer(monkeypatch):
+    """A Ray task is given OMP_NUM_THREADS=1: the search then runs on one thread, with exactly
+    the same result and work as on several."""
+    X = realistic_features(300, 64, seed=9)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert kts_search._threads() == 1
+    one = search(X)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert kts_search._threads() == min(2, kts_search.numba.config.NUMBA_NUM_THREADS)
+    two = search(X)
+    np.testing.assert_array_equal(one.change_points, two.change_points)
+    assert (one.k_best, one.layers, one.evaluated) == (two.k_best, two.layers, two.evaluated)
 
 
 # -- bad input -----------------------------------------------------------------------------------
@@ -227,7 +301,7 @@ def test_too_short_or_constant_gives_one_segment():
     assert len(change_points_steps(np.outer(np.arange(1.0, 31.0), np.ones(4)))) == 0
     assert len(change_points_steps(np.random.rand(5, 4), KTSParams(min_segment_steps=3))) == 0
     # the reference agrees on constant input
-    assert len(reference_cpd_auto(kernel_of(np.ones((12, 3))), 11, 1.0)) == 0
+    assert len(loop_cpd_auto(kernel_of(np.ones((12, 3))), 11, 1.0)) == 0
 
 
 def test_zero_rows_among_others_are_allowed():
@@ -326,7 +400,7 @@ def test_vsum_kts_rewrites_segments_of_a_store(tmp_path, capsys):
 
     path = str(tmp_path / "s.zarr")
     root = open_root(path, "a")
-    good = video_like_features(90, 64, seed=1)
+    good = long_shot_features(90, 64, seed=1)
     nan = good.copy()
     nan[3, 5] = np.nan
     _write_video(root, "good", good, 90 * 15 - 4)
@@ -349,3 +423,52 @@ def test_vsum_kts_rewrites_segments_of_a_store(tmp_path, capsys):
     assert "kts" not in fs.attrs("bad")  # a failed video keeps what it had
     assert len(fs.load("unfinished", "segments/change_points")) == 1  # incomplete: untouched
     assert not [p for p in check_store(path) if p.video_id == "good"]
+
+
+def test_vsum_kts_command_with_a_segment_length_bound(tmp_path):
+    """The command a user runs: `vsum kts --max-segment-steps L` (the documented approximation)
+    exits 0, keeps every segment within L steps and records the bound."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from stores.location import open_root
+    from stores.reader import FeatureStore
+
+    path = str(tmp_path / "s.zarr")
+    feats = realistic_features(120, 64, seed=4)
+    _write_video(open_root(path, "a"), "v", feats, 120 * 15)
+    vsum = str(Path(sys.executable).parent / "vsum")
+    done = subprocess.run([vsum, "kts", "--store", path, "--max-segment-steps", "6"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    fs = FeatureStore(path)
+    nfps = fs.load("v", "segments/n_frame_per_seg")
+    assert nfps.sum() == 120 * 15 and nfps.max() <= 6 * 15 and len(nfps) >= 20
+    assert fs.attrs("v")["kts"]["max_segment_steps"] == 6
+    want, _ = kts_segments(feats, np.arange(120) * 15, 120 * 15, KTSParams(max_segment_steps=6))
+    np.testing.assert_array_equal(fs.load("v", "segments/change_points"), want)
+
+
+def test_vsum_bench_kts_measures_both_and_checks_identity(tmp_path):
+    """`vsum bench kts` on tiny inputs: one row per (input, n), both sides run and agree, the
+    figures land in the JSON; an unknown input kind is a usage error (exit 2, one line)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    vsum = str(Path(sys.executable).parent / "vsum")
+    out = tmp_path / "kts.json"
+    done = subprocess.run([vsum, "bench", "kts", "--sizes", "40,70", "--inputs", "realistic,random",
+                           "--dim", "16", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    res = json.loads(out.read_text())
+    assert [(r["input"], r["n"]) for r in res["rows"]] == [
+        ("realistic", 40), ("realistic", 70), ("random", 40), ("random", 70)]
+    assert all(r["identical"] is True and r["ref_s"] > 0 and r["ours_s"] > 0 for r in res["rows"])
+    assert res["rows"][-1]["k_best"] == 69  # random rows: every step its own segment
+    assert "load_1min" in res["load_start"] and "PASS  identical" in done.stdout
+    bad = subprocess.run([vsum, "bench", "kts", "--inputs", "video"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "video" in bad.stderr

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torchvision.models.video import R3D_18_Weights, r3d_18
 
+from pipeline.errors import UsageError, WeightsError
 from pipeline.features.base import ExtractorOptions, WeightsUnavailable
 from pipeline.features.st3d import build_st3d
 
@@ -34,9 +35,9 @@ def planted(tmp_path, monkeypatch):
 
 def test_planted_checkpoint_loads_and_matches_torchvision(planted, clips):
     model, ckpt = planted
-    ext = build_st3d(ExtractorOptions(weights="auto", clip_len=8, batch_size=4))  # 1 clip/forward
+    ext = build_st3d(ExtractorOptions(weights="pretrained", clip_len=8, batch_size=4))  # 1 clip/forward
     assert ext.spec.weights == "R3D_18_Weights.KINETICS400_V1"
-    assert ext.spec.extra["checkpoint"] == str(ckpt)
+    assert ext.spec.weights_file == str(ckpt)
     assert ext.spec.decode_size == (128, 171) and ext.spec.dtype == "float16"
     out = ext(clips)
     assert out.shape == (2, *ext.spec.feature_shape) == (2, 512, 7, 7) and out.dtype == np.float16
@@ -70,11 +71,12 @@ def test_spatial_option_pools_the_map(clips):
 
 def test_weights_policy(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(WeightsUnavailable, match="r3d_18-b3b3357e.pth"):
-        build_st3d(ExtractorOptions(weights="pretrained"))
-    with pytest.warns(UserWarning, match="RANDOM init"):
-        a = build_st3d(ExtractorOptions(weights="auto"))
-    assert a.spec.weights == "random-init(seed=0)"
+    monkeypatch.setenv("VSUM_WEIGHTS_URL", "http://127.0.0.1:9")  # nothing listens: no download
+    for policy in ("pretrained", "auto"):  # auto: deprecated alias, no silent random fallback
+        with pytest.raises(WeightsUnavailable, match="r3d_18-b3b3357e.pth.*--weights random"):
+            build_st3d(ExtractorOptions(weights=policy))
+    a = build_st3d(ExtractorOptions(weights="random"))
+    assert a.spec.weights == "random-init(seed=0)" and a.spec.weights_file is None
     b = build_st3d(ExtractorOptions(weights="random"))
     torch.testing.assert_close(a.model.state_dict(), b.model.state_dict())  # seeded, reproducible
 
@@ -82,15 +84,13 @@ def test_weights_policy(tmp_path, monkeypatch):
     bad["layer9.weight"] = bad.pop("layer4.1.conv2.0.weight")
     path = tmp_path / "bad.pth"
     torch.save(bad, path)
-    with pytest.raises(ValueError, match=r"bad\.pth.*missing key 'layer4\.1\.conv2\.0\.weight'"):
+    with pytest.raises(WeightsError, match=r"missing key 'layer4\.1\.conv2\.0\.weight'.*bad\.pth"):
         build_st3d(ExtractorOptions(weights=str(path)))
-    with pytest.raises(ValueError, match=r"neither auto\|pretrained\|random nor an existing file"):
+    with pytest.raises(WeightsError, match=r"st3d: weights file not found .*absent\.pth"):
         build_st3d(ExtractorOptions(weights=str(tmp_path / "absent.pth")))
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(
-        ValueError, match=r"garbage\.pth: not a readable tensors-only torch checkpoint"
-    ):
+    with pytest.raises(WeightsError, match=r"not a readable tensors-only torch checkpoint .*garbage\.pth"):
         build_st3d(ExtractorOptions(weights=str(garbage)))
     with pytest.raises(ValueError, match="unknown --st3d-arch"):
         build_st3d(ExtractorOptions(st3d_arch="r50"))
@@ -111,5 +111,5 @@ def test_bad_options_fail_before_building():
     with pytest.raises(ValueError, match="st3d: --spatial must be a positive integer"):
         build_st3d(ExtractorOptions(spatial=0))
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA is not available"):
+        with pytest.raises(UsageError, match="CUDA is not available"):
             build_st3d(ExtractorOptions(device="cuda"))

@@ -110,7 +110,7 @@ def test_h5_round_trip(tmp_path):
                           "n_frames", "picks", "n_steps", "gtsummary", "video_name"}
         assert g["features"].shape == (37, 1024) and int(g["n_steps"][()]) == 37
     path2 = str(tmp_path / "back.zarr")
-    assert import_h5(out, path2, dataset="summe") == ["Air_Force_One"]
+    assert import_h5(out, path2, dataset="summe").ids == ["Air_Force_One"]
     fs = FeatureStore(path2)
     np.testing.assert_array_equal(fs.features("Air_Force_One"), data)
     src = FeatureStore(path)

@@ -133,16 +133,16 @@ def test_bad_inputs_give_one_clear_line(tmp_path, capsys):
     garbage.write_bytes(b"not a video at all" * 100)
     ckpt = tmp_path / "none.pt"
     assert main(["summarize", str(garbage), "--checkpoint", str(ckpt), "--out",
-                 str(tmp_path / "o.mp4")]) == 1
+                 str(tmp_path / "o.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "none.pt" in err[0] and "not found" in err[0]
     torch.save({"head": "csnet"}, ckpt)
-    assert main(["summarize", str(garbage), "--checkpoint", str(ckpt), "--out",
-                 str(tmp_path / "o.mp4")]) == 1
+    assert main(["summarize", str(_sample_clip()), "--checkpoint", str(ckpt), "--out",
+                 str(tmp_path / "o.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a vsum checkpoint" in err[0]
     good = _checkpoint(tmp_path / "good.pt")
     assert main(["summarize", str(garbage), "--checkpoint", str(good), "--out",
-                 str(tmp_path / "o.mp4")]) == 1
+                 str(tmp_path / "o.mp4")]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if "vsum summarize" in line]
     assert len(err) == 1 and "garbage.mp4" in err[0]

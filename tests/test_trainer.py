@@ -10,6 +10,7 @@ import torch
 from heads.base import HeadSpec
 from heads.config import parse_set_options, resolve_config
 from heads.dsn import DSNConfig
+from pipeline.errors import UsageError
 from heads.trainer import (
     CHECKPOINT,
     CONFIG_JSON,
@@ -107,7 +108,7 @@ def test_legacy_best_test_is_written_apart_and_labelled(store, tmp_path):
 def test_four_d_features(store, tmp_path):
     path, ids = store
     train_split("dsn", path, ids[:4], ids[4:], tmp_path, 0, 0, _opts(features="st3d", epochs=1))
-    ckpt = torch.load(run_dir_for(tmp_path, 0, 0) / CHECKPOINT, weights_only=False)
+    ckpt = torch.load(run_dir_for(tmp_path, 0, 0) / CHECKPOINT, weights_only=True)
     assert ckpt["feature_spec"]["shape"] == [4, 2, 2] and ckpt["feature_spec"]["dtype"] == "float16"
     assert len(read_predictions(tmp_path)) == 2
 
@@ -165,11 +166,11 @@ def test_resolve_config_parses_by_field_type():
         ["lr=3e-4", "hidden=64", "supervised=true", "div_temporal_distance=none", "epochs=1e1"]))
     assert (cfg.lr, cfg.hidden, cfg.supervised, cfg.div_temporal_distance, cfg.epochs) == \
         (3e-4, 64, True, None, 10)
-    with pytest.raises(KeyError, match="hiden"):
+    with pytest.raises(UsageError, match="hiden.*known: .*hidden"):
         resolve_config(DSNConfig, {"hiden": "3"})
-    with pytest.raises(ValueError, match="supervised"):
+    with pytest.raises(UsageError, match="supervised"):
         resolve_config(DSNConfig, {"supervised": "maybe"})
-    with pytest.raises(ValueError, match="key=value"):
+    with pytest.raises(UsageError, match="key=value"):
         parse_set_options(["lr"])
 
 

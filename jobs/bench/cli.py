@@ -6,11 +6,13 @@ from __future__ import annotations
 import importlib
 
 BENCH_MODULES = [
-    "jobs.bench.extract",  # decode / extraction vs ffmpeg, model-only, naive loop
+    "jobs.bench.extract",  # decode / extraction vs ffmpeg, model-only; --peer: vs DSNet-style peer
     "jobs.bench.kts",      # KTS vs the reference algorithm
     "jobs.bench.eval",     # evaluation at VTW scale, Dask vs loop
+    "jobs.bench.eval_external",  # other codebases' files vs a vsum run, per-video cost
     "jobs.bench.train",    # head epochs, data-path share, Ray parallel splits
     "jobs.bench.scale",    # 1,000 tiny videos through the Ray job
+    "jobs.bench.backends", # CPU execution paths: eager, torch.compile, ONNX Runtime
 ]
 
 

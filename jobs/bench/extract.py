@@ -5,38 +5,51 @@ On a generated 640×360 30 fps H.264 video (3 minutes by default):
       selection and scaling into a raw pipe (skipped with a note when ffmpeg is absent);
   (b) full extraction wall (decode → GoogLeNet → store, no KTS) vs decode-only + model-only
       (GoogLeNet on the same frames, pre-decoded);
-  (c) our extraction vs a naive loop: every frame converted at full size, resized in torch,
-      batch of 1, contiguous fp32 model — the pattern of public extractors;
-  (d) peak RSS of extracting the video in a fresh process (``--long-minutes N`` adds an N-minute
-      video, e.g. 30, to show memory stays flat with length);
+  (d) ``--long-minutes N`` (e.g. 30): peak memory of the whole ``vsum extract`` job on an
+      N-minute low-resolution video with ``--long-features`` (default googlenet,st3d and frames
+      128), PSS over time (``jobs.bench.extract_long``). At 30 minutes that is 3,600 picks:
+      r3d_18 at ~1.3 clips/s makes it a ~45-minute run on two quiet cores;
   (e) with ``--features googlenet,st3d,i3d``: one decode pass feeding all extractors vs decode +
       each extractor's model-only time, clips/s per extractor, store bytes per minute.
+``--peer`` instead runs only the end-to-end comparison with the DSNet-style peer pipeline (video
+files -> eccv16 h5, both sides as commands) at ``--peer-videos`` counts (``jobs.bench.extract_peer``).
 Prints a table; writes JSON to ``--out``.
 """
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 
 def register(sub) -> None:
-    p = sub.add_parser("extract", help="decode / extraction vs ffmpeg, model-only and a naive loop")
+    p = sub.add_parser("extract", help="decode / extraction vs ffmpeg and model-only; --peer: vs the DSNet-style peer")
     p.add_argument("--minutes", type=float, default=3.0)
-    p.add_argument("--long-minutes", type=float, default=0.0, help="also measure peak RSS on an N-minute video")
+    p.add_argument("--long-minutes", type=float, default=0.0,
+                   help="also measure the whole job's peak memory on an N-minute video (e.g. 30)")
+    p.add_argument("--long-features", default="googlenet,st3d", help="extractors for the long video")
+    p.add_argument("--long-frames", type=int, default=128, help="frames SIZE for the long video (0: none)")
     p.add_argument("--features", default="googlenet")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workdir", default="bench_out/extract", help="cache for generated videos")
-    p.add_argument("--naive-picks", type=int, default=60, help="picks timed for the naive loop (it is slow)")
     p.add_argument("--multi-seconds", type=float, default=20.0,
                    help="length of the video used for the multi-extractor row (e)")
+    p.add_argument("--peer", action="store_true",
+                   help="only the end-to-end comparison with the DSNet-style peer pipeline")
+    p.add_argument("--peer-videos", default="1,4,16", help="counts of videos for --peer")
+    p.add_argument("--peer-seconds", type=float, default=30.0, help="length of each --peer video")
     p.add_argument("--out", default="bench_out/extract.json")
+    # Separate benches, each in its own module (jobs/bench/extract_gpu.py, extract_startup.py):
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cuda: the GPU data path bench (decode share, img/s and clips/s, GPU memory, "
+                        "1 and N actors per GPU; says so and exits 0 without a GPU)")
+    p.add_argument("--actors-per-gpu", type=int, default=4, help="with --device cuda: N of the N-actor row")
+    p.add_argument("--startup", action="store_true",
+                   help="start-up rows only: vsum extract's no-op re-run and a one-video run")
     p.set_defaults(func=run_cli)
 
 
@@ -53,12 +66,6 @@ def _video(workdir: Path, minutes: float) -> Path:
                                                        shot_lengths=None, crf=30))
         tmp.rename(path)
     return path
-
-
-def _timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
 
 
 def decode_only(path: Path, size=(224, 224)) -> tuple[int, np.ndarray]:
@@ -89,57 +96,57 @@ def ffmpeg_decode(path: Path, size=(224, 224)) -> int | None:
     return n
 
 
-def naive_loop(path: Path, max_picks: int) -> tuple[float, int]:
-    """Public-extractor pattern: convert every frame at full size, resize in torch, batch 1."""
-    import av
-    import torch
-    import torch.nn.functional as F
-    from torchvision.models import googlenet
-
-    model = googlenet(weights=None, aux_logits=False, init_weights=True)
-    model.fc = torch.nn.Identity()
-    model.eval()
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    n = 0
-    t = time.perf_counter()
-    with av.open(str(path)) as c, torch.no_grad():
-        for i, frame in enumerate(c.decode(video=0)):
-            img = frame.to_ndarray(format="rgb24")  # full size, every frame
-            if i % 15:
-                continue
-            x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
-            x = F.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
-            model((x - mean) / std)
-            n += 1
-            if n >= max_picks:
-                break
-    return time.perf_counter() - t, n
-
-
-def peak_rss_of_extraction(path: Path, features: str) -> float:
-    """Extract in a fresh process; its peak RSS in MB (ru_maxrss of the child)."""
-    code = (
-        "import resource, sys, tempfile\n"
-        "from jobs.extract_video import ExtractConfig, extract_one\n"
-        "from pipeline.features import build_extractors, ExtractorOptions\n"
-        "from stores.location import open_root\n"
-        f"ex = build_extractors({features.split(',')!r}, ExtractorOptions(weights='random'))\n"
-        "root = open_root(tempfile.mkdtemp() + '/s.zarr', 'a')\n"
-        f"row = extract_one({str(path)!r}, 'v', root, ex, ExtractConfig(features=tuple({features.split(',')!r})))\n"
-        "assert row['status'] == 'complete', row\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
-
-
 def run_cli(args) -> int:
+    """One mode per flag; the default is the single-video rows (a), (b), (d), (e)."""
+    if args.device == "cuda":
+        from jobs.bench.extract_gpu import run_gpu_bench
+
+        return run_gpu_bench(args)
+    if args.startup:
+        from jobs.bench.extract_startup import run_startup_bench
+
+        return run_startup_bench(args)
+    if args.peer:
+        return peer_cli(args)
+    return rows_cli(args)
+
+
+def _finish(args, results: dict, title: str, rows: list[tuple[str, str, str]]) -> int:
+    from jobs.bench.common import machine_load, write_json
+
+    results["machine"] = machine_load()  # after the run: what it ran under
+    w0 = max(len(x[0]) for x in rows)
+    w1 = max(len(x[1]) for x in rows)
+    print(f"\n{title}; load (1 min) {results['machine']['load_1min']} on "
+          f"{results['machine']['cpus']} cores")
+    for x in rows:
+        print(f"  {x[0]:<{w0}}  {x[1]:>{w1}}  {x[2]}")
+    write_json(args.out, results)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def peer_cli(args) -> int:
+    """``--peer``: video files -> eccv16 h5, vsum vs the DSNet-style peer, at each count."""
+    from jobs.bench.extract_peer import peer_rows, peer_table
+    from pipeline.errors import UsageError
+
+    try:
+        counts = tuple(int(n) for n in args.peer_videos.split(",") if n.strip())
+    except ValueError:
+        raise UsageError(f"--peer-videos {args.peer_videos!r}: expected counts like 1,4,16") from None
+    if not counts or min(counts) < 1:
+        raise UsageError(f"--peer-videos {args.peer_videos!r}: counts must be >= 1")
+    rows = peer_rows(Path(args.workdir), counts, args.peer_seconds)
+    results = {"peer": rows, "peer_seconds": args.peer_seconds, "video_size": "640x360 30 fps"}
+    return _finish(args, results, f"vsum bench extract --peer: {args.peer_seconds:g} s 640x360 "
+                   "videos -> eccv16 h5, both sides as commands", peer_table(rows, args.peer_seconds))
+
+
+def rows_cli(args) -> int:
     import torch
 
-    from jobs.extract_video import ExtractConfig, extract_one
-    from pipeline.features import ExtractorOptions, build_extractors
-    from stores.location import open_root
+    from jobs.bench.common import timed
 
     torch.set_num_threads(args.threads)
     workdir = Path(args.workdir)
@@ -148,61 +155,57 @@ def run_cli(args) -> int:
     results: dict = {"video": str(video), "minutes": args.minutes, "threads": args.threads}
 
     # (a) decode+sample vs ffmpeg CLI
-    t_dec, (n_picks, frames) = _timed(lambda: decode_only(video))
-    t_ff, n_ff = _timed(lambda: ffmpeg_decode(video))
+    t_dec, (n_picks, frames) = timed(decode_only, video)
+    t_ff, n_ff = timed(ffmpeg_decode, video)
     results["a"] = {"ours_s": t_dec, "picks": n_picks,
                     "ffmpeg_s": t_ff if n_ff is not None else None, "ffmpeg_frames": n_ff,
                     "ratio_ours_over_ffmpeg": (t_dec / t_ff) if n_ff else None}
-
-    # (b) full extraction vs decode-only + model-only (GoogLeNet)
-    opts = ExtractorOptions(weights="random", batch_size=32)
-    (g,) = build_extractors(["googlenet"], opts)
-    g(frames[:32])  # warm-up
-    t = time.perf_counter()
-    g(frames)
-    t_model = time.perf_counter() - t
+    results["b"] = extraction_vs_parts(video, frames, t_dec)
     del frames
-    store = tempfile.mkdtemp(prefix="vsum-bench-")
-    try:
-        root = open_root(f"{store}/s.zarr", "a")
-        cfg = ExtractConfig(features=("googlenet",), kts=None)
-        t_full, row = _timed(lambda: extract_one(str(video), "v", root, [g], cfg))
-        assert row["status"] == "complete", row
-        cfg_seq = ExtractConfig(features=("googlenet",), kts=None, threaded_decode=False)
-        t_seq, _ = _timed(lambda: extract_one(str(video), "v2", root, [g], cfg_seq))
-    finally:
-        shutil.rmtree(store, ignore_errors=True)
-    results["b"] = {"extract_s": t_full, "extract_unthreaded_s": t_seq, "decode_s": t_dec,
-                    "model_s": t_model, "ratio_extract_over_sum": t_full / (t_dec + t_model),
-                    "model_img_per_s": n_picks / t_model}
 
-    # (c) naive loop, timed on the first picks and scaled per pick
-    t_naive, n_naive = naive_loop(video, args.naive_picks)
-    per_pick_naive, per_pick_ours = t_naive / n_naive, t_full / n_picks
-    results["c"] = {"naive_s_per_pick": per_pick_naive, "ours_s_per_pick": per_pick_ours,
-                    "naive_picks_timed": n_naive, "speedup": per_pick_naive / per_pick_ours}
-
-    # (d) peak RSS in a fresh process
-    results["d"] = {f"{args.minutes:g}min_peak_rss_mb": peak_rss_of_extraction(video, "googlenet")}
+    # (d) the whole job's memory on a long video
     if args.long_minutes:
-        long_video = _video(workdir, args.long_minutes)
-        results["d"][f"{args.long_minutes:g}min_peak_rss_mb"] = peak_rss_of_extraction(long_video, "googlenet")
+        from jobs.bench.extract_long import long_rows
+
+        results["d"] = long_rows(workdir, args.long_minutes, args.long_features, args.long_frames or None)
 
     # (e) several extractors from one decode pass
     if len(names) > 1 or names != ["googlenet"]:
         from jobs.bench.extract_multi_run import multi_extractor_rows
 
         results["e"] = multi_extractor_rows(workdir, names, args.multi_seconds)
-
-    _print_table(results)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.out}")
-    return 0
+    return _finish(args, results, f"vsum bench extract: {args.minutes:g} min 640x360 30 fps H.264, "
+                   f"{args.threads} torch threads", _table(results))
 
 
-def _print_table(r: dict) -> None:
-    a, b, c, d = r["a"], r["b"], r["c"], r["d"]
+def extraction_vs_parts(video: Path, frames: np.ndarray, t_decode: float) -> dict:
+    """(b): extract_one (decode -> GoogLeNet -> store, no KTS) vs decode-only + model-only."""
+    from jobs.bench.common import timed
+    from jobs.extract_video import ExtractConfig, extract_one
+    from pipeline.features import ExtractorOptions, build_extractors
+    from stores.location import open_root
+
+    (g,) = build_extractors(["googlenet"], ExtractorOptions(weights="random", batch_size=32))
+    g(frames[:32])  # warm-up
+    t_model, _ = timed(g, frames)
+    store = tempfile.mkdtemp(prefix="vsum-bench-")
+    try:
+        root = open_root(f"{store}/s.zarr", "a")
+        cfg = ExtractConfig(features=("googlenet",), kts=None)
+        t_full, row = timed(extract_one, str(video), "v", root, [g], cfg)
+        if row["status"] != "complete":
+            raise RuntimeError(f"extraction failed: {row['error']}")
+        cfg_seq = ExtractConfig(features=("googlenet",), kts=None, threaded_decode=False)
+        t_seq, _ = timed(extract_one, str(video), "v2", root, [g], cfg_seq)
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+    return {"extract_s": t_full, "extract_unthreaded_s": t_seq, "decode_s": t_decode,
+            "model_s": t_model, "ratio_extract_over_sum": t_full / (t_decode + t_model),
+            "model_img_per_s": len(frames) / t_model}
+
+
+def _table(r: dict) -> list[tuple[str, str, str]]:
+    a, b = r["a"], r["b"]
     rows = [
         ("(a) decode+sample, ours", f"{a['ours_s']:.2f} s", f"{a['picks']} picks"),
         ("(a) same via ffmpeg CLI", f"{a['ffmpeg_s']:.2f} s" if a["ffmpeg_s"] else "skipped (no ffmpeg)",
@@ -211,17 +214,13 @@ def _print_table(r: dict) -> None:
          f"vs decode {b['decode_s']:.2f} + model {b['model_s']:.2f}: ratio {b['ratio_extract_over_sum']:.2f} (target <= 1.0)"),
         ("(b) extraction wall (decode not overlapped)", f"{b['extract_unthreaded_s']:.2f} s",
          f"model {b['model_img_per_s']:.1f} img/s"),
-        ("(c) naive loop per pick", f"{c['naive_s_per_pick'] * 1000:.0f} ms",
-         f"ours {c['ours_s_per_pick'] * 1000:.0f} ms: speedup {c['speedup']:.2f}x (target >= 3)"),
     ]
-    rows += [(f"(d) peak RSS {k.split('_')[0]}", f"{v:.0f} MB", "target < 2048 MB for 30 min") for k, v in d.items()]
-    for row in r.get("e", {}).get("rows", []):
-        rows.append(tuple(row))
-    w0 = max(len(x[0]) for x in rows)
-    w1 = max(len(x[1]) for x in rows)
-    print(f"\nvsum bench extract — {r['minutes']:g} min 640x360 30 fps H.264, {r['threads']} torch threads")
-    for x in rows:
-        print(f"  {x[0]:<{w0}}  {x[1]:>{w1}}  {x[2]}")
+    if "d" in r:
+        from jobs.bench.extract_long import long_table
+
+        rows += long_table(r["d"])
+    rows += [tuple(row) for row in r.get("e", {}).get("rows", [])]
+    return rows
 
 
 if __name__ == "__main__":

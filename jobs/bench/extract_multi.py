@@ -10,7 +10,6 @@ Run alone: ``python -m jobs.bench.extract_multi [--clips N] [--store PATH]`` pri
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
@@ -30,11 +29,11 @@ def model_only_clips_per_s(extractor, n_clips: int, seed: int = 0) -> float:
     then one timed call on ``n_clips`` inputs, which the extractor batches itself."""
     if n_clips < 1:
         raise ValueError(f"n_clips must be >= 1, got {n_clips}")
+    from jobs.bench.common import timed
+
     inputs = make_inputs(extractor.spec, n_clips, seed)
     extractor(inputs[:1])
-    t0 = time.perf_counter()
-    out = extractor(inputs)
-    elapsed = time.perf_counter() - t0
+    elapsed, out = timed(extractor, inputs)
     if len(out) != n_clips:
         raise RuntimeError(f"{extractor.spec.name}: {len(out)} outputs for {n_clips} inputs")
     return n_clips / elapsed

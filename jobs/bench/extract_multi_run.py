@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 
 def multi_extractor_rows(workdir: Path, names: list[str], seconds: float = 20.0) -> dict:
+    from jobs.bench.common import timed
     from jobs.bench.extract_multi import model_only_clips_per_s, store_bytes_per_minute
     from jobs.extract_video import ExtractConfig, extract_one
     from pipeline.decode import FrameRequest, VideoDecoder
@@ -27,9 +27,7 @@ def multi_extractor_rows(workdir: Path, names: list[str], seconds: float = 20.0)
     extractors = build_extractors(names, ExtractorOptions(weights="random", batch_size=32))
     requests = [FrameRequest(tuple(e.spec.decode_size), e.spec.clip_len) for e in extractors]
 
-    t = time.perf_counter()
-    n_picks = sum(1 for _ in VideoDecoder(str(video), requests))
-    t_decode = time.perf_counter() - t
+    t_decode, n_picks = timed(lambda: sum(1 for _ in VideoDecoder(str(video), requests)))
     per_s = {e.spec.name: model_only_clips_per_s(e, n_picks) for e in extractors}
     model_s = {name: n_picks / r for name, r in per_s.items()}
 
@@ -37,10 +35,9 @@ def multi_extractor_rows(workdir: Path, names: list[str], seconds: float = 20.0)
     try:
         root = open_root(f"{tmp}/s.zarr", "a")
         cfg = ExtractConfig(features=tuple(names), kts=None)
-        t = time.perf_counter()
-        row = extract_one(str(video), "v", root, extractors, cfg)
-        t_one = time.perf_counter() - t
-        assert row["status"] == "complete", row
+        t_one, row = timed(extract_one, str(video), "v", root, extractors, cfg)
+        if row["status"] != "complete":
+            raise RuntimeError(f"extraction failed: {row['error']}")
         bytes_per_min = store_bytes_per_minute(f"{tmp}/s.zarr")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -8,19 +8,22 @@ On a TVSum-sized synthetic store (default 50 videos × 600–800 steps, 1024-d f
    in-memory cache (warm). "data" = waiting for batches (read + collate + to device).
    Target: data share ≤ 10 %.
 2. **Splits**: ``--splits`` k-fold splits × ``--split-epochs`` epochs, each with 1 torch thread,
-   first one after another in this process, then as Ray tasks on a local Ray of ``--cpus`` CPUs
-   (Ray start timed apart; worker start-up and torch import count against Ray).
+   run the way users run them, each side as one ``vsum train … --no-eval`` command in a fresh
+   process (both pay interpreter start-up and imports): one after another (``--no-ray``,
+   ``OMP_NUM_THREADS=1`` as Ray tasks get), then as Ray tasks on a local Ray of ``--cpus`` CPUs
+   (its start-up and worker start-up count against Ray, as they do for users).
    Target: ≥ 1.7× on 2 cores. Note the ceiling: n equal tasks on c workers cannot beat
    n / ceil(n / c), i.e. ×1.67 for 5 splits on 2 CPUs; ``--seeds 2`` (10 tasks) lifts it to ×2.
    The table prints the ceiling and the measured fraction of it.
 3. ``--unet3d``: epoch time and peak RSS of 3DST-UNet-RL next to DSN on [T, 512, 4, 4] features
-   (``jobs.bench.train_unet3d``, written by the 3DST-UNet-RL helper), when that module exists.
+   (``jobs.bench.train_unet3d``), each head in its own fresh process.
+
+An unknown ``--head`` is a usage error (exit 2), never silently another head.
 
 Ratios are measured in one run on this machine; nothing here is a test.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -33,7 +36,7 @@ TARGET_SPEEDUP = 1.7
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="head epoch time, data-path share, Ray parallel splits")
-    p.add_argument("--head", default="csnet", help="head to time (default csnet; dsn if absent)")
+    p.add_argument("--head", default="csnet", help="head to time (default csnet)")
     p.add_argument("--store", default=None, help="reuse this store (default: build a synthetic one)")
     p.add_argument("--work", default=None, help="folder for the store and runs (default: a temp dir)")
     p.add_argument("--videos", type=int, default=50)
@@ -55,14 +58,15 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _pick_head(name: str) -> str:
+def _check_head(name: str) -> str:
+    """``name`` when it is a registered head; a usage error listing the heads otherwise."""
     from heads.base import HEADS, get_head
+    from pipeline.errors import UsageError
 
     get_head("dsn")  # imports every head module
-    if name in HEADS:
-        return name
-    print(f"bench train: head {name!r} is not registered; timing dsn instead")
-    return "dsn"
+    if name not in HEADS:
+        raise UsageError(f"--head {name!r} is not a head; known: {', '.join(HEADS.names())}")
+    return name
 
 
 def epoch_benchmark(head: str, store: str, threads: int, epochs: int, overrides: dict) -> list[dict]:
@@ -103,56 +107,51 @@ def epoch_benchmark(head: str, store: str, threads: int, epochs: int, overrides:
     return rows
 
 
-def _in_fresh_process(fn, *args, **kwargs):
-    """fn(*args, **kwargs) in a spawned process whose OpenMP/BLAS pools have 1 thread."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+def _train_command(head: str, store: str, n_splits: int, epochs: int, seeds: int,
+                   overrides: dict, out: Path, extra: list[str]) -> list[str]:
+    from jobs.bench.common import vsum_command
 
-    keys = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update(dict.fromkeys(keys, "1"))
-    try:
-        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-            return pool.submit(fn, *args, **kwargs).result()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    cmd = [*vsum_command(), "train", head, "--store", store, "--splits", f"kfold:{n_splits}",
+           "--out", str(out), "--epochs", str(epochs), "--threads", "1", "--no-eval",
+           "--seeds", ",".join(map(str, range(seeds)))]
+    for k, v in overrides.items():
+        cmd += ["--set", f"{k}={v}"]
+    return cmd + extra
+
+
+def _timed_command(cmd: list[str], env: dict, log: Path) -> float:
+    import subprocess
+
+    from jobs.bench.common import timed
+
+    with open(log, "ab") as f:
+        seconds, proc = timed(subprocess.run, cmd, stdout=f, stderr=subprocess.STDOUT,
+                              env={**os.environ, **env})
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"{' '.join(cmd[:3])} exited {proc.returncode}: {' | '.join(tail)} ({log})")
+    return seconds
 
 
 def parallel_benchmark(head: str, store: str, n_splits: int, epochs: int, cpus: int,
                        overrides: dict, work: Path, seeds: int = 1) -> dict:
-    """Same k-fold splits, 1 torch thread each: sequential in-process vs Ray tasks."""
-
-    from jobs.ray_env import init_ray
-    from jobs.train import run_training
-
-    common = {"epochs": epochs, "overrides": overrides, "threads": 1, "evaluate": False,
-              "progress": False, "seeds": tuple(range(seeds))}
+    """Same k-fold splits, 1 torch thread each, both sides as ``vsum train`` commands:
+    ``--no-ray`` (one after another) vs Ray tasks on ``cpus`` CPUs."""
     runs = Path(tempfile.mkdtemp(prefix="runs-", dir=work))  # fresh: a resumed run would skip work
-    # The sequential baseline runs in a fresh process with OMP_NUM_THREADS=1 (as Ray tasks get):
-    # in a process where torch is already loaded, set_num_threads(1) still lets some OpenMP
-    # regions use both cores, which would make "sequential" secretly parallel.
-    t = time.perf_counter()
-    _in_fresh_process(run_training, head, store, f"kfold:{n_splits}", str(runs / "seq"),
-                      use_ray=False, **common)
-    sec_seq = time.perf_counter() - t
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    t = time.perf_counter()
-    ray = init_ray(num_cpus=cpus)
-    sec_init = time.perf_counter() - t
-    t = time.perf_counter()
-    run_training(head, store, f"kfold:{n_splits}", str(runs / "ray"), use_ray=True, **common)
-    sec_ray = time.perf_counter() - t
-    ray.shutdown()
+    log = runs / "train.log"
+    # The sequential side gets OMP_NUM_THREADS=1 as Ray tasks do: set_num_threads(1) alone
+    # lets some OpenMP regions use both cores, which would make "sequential" secretly parallel.
+    one = dict.fromkeys(("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"), "1")
+    sec_seq = _timed_command(_train_command(head, store, n_splits, epochs, seeds, overrides,
+                                            runs / "seq", ["--no-ray"]), one, log)
+    sec_ray = _timed_command(_train_command(head, store, n_splits, epochs, seeds, overrides,
+                                            runs / "ray", ["--num-cpus", str(cpus)]),
+                             {"RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}, log)
     n_tasks = n_splits * seeds
     return {"head": head, "splits": n_splits, "seeds": seeds, "tasks": n_tasks,
             "epochs_per_split": epochs, "ray_cpus": cpus,
             "ceiling": n_tasks / math.ceil(n_tasks / cpus),
-            "sec_sequential": sec_seq, "sec_ray": sec_ray, "sec_ray_init": sec_init,
-            "speedup": sec_seq / sec_ray, "speedup_incl_init": sec_seq / (sec_ray + sec_init)}
+            "sec_sequential": sec_seq, "sec_ray": sec_ray, "speedup": sec_seq / sec_ray}
 
 
 def _burn(_: object = None) -> float:
@@ -183,29 +182,25 @@ def machine_parallelism(cpus: int = 2) -> dict:
     return {"sec_alone": alone, "sec_together": together, "capacity": cpus * alone / together}
 
 
-def unet3d_rows(work: Path, n_videos: int, min_steps: int, max_steps: int) -> list[dict] | None:
-    """3DST-UNet-RL and DSN epoch time + peak RSS on [T, 512, 4, 4] (the 3DST helper's hook)."""
-    import importlib.util
-
-    if importlib.util.find_spec("jobs.bench.train_unet3d") is None:
-        print("bench train: jobs/bench/train_unet3d.py is absent; no 3DST-UNet-RL row")
-        return None
-    from jobs.bench.train_unet3d import head_epoch_benchmark
+def unet3d_rows(work: Path, n_videos: int, min_steps: int, max_steps: int) -> list[dict]:
+    """3DST-UNet-RL and DSN epoch time + peak RSS on [T, 512, 4, 4], each in a fresh process."""
+    from jobs.bench.train_unet3d import head_epoch_in_fresh_process
     from stores.synthetic import build_synthetic_store
 
     st3d = str(work / "st3d.zarr")
     if not Path(st3d).exists():
         build_synthetic_store(st3d, n_videos=n_videos, seed=0, feature_shapes={"st3d": (512, 4, 4)},
                               min_steps=min_steps, max_steps=max_steps)
-    return [head_epoch_benchmark(st3d, h, "st3d") for h in ("unet3d_rl", "dsn")]
+    return [head_epoch_in_fresh_process(st3d, h, "st3d") for h in ("unet3d_rl", "dsn")]
 
 
 def run(args) -> int:
     from heads.config import parse_set_options
+    from jobs.bench.common import machine_load, write_json
     from stores.synthetic import build_synthetic_store
 
     overrides = parse_set_options(args.set)
-    head = _pick_head(args.head)
+    head = _check_head(args.head)
     work = Path(args.work or tempfile.mkdtemp(prefix="vsum-bench-train-"))
     work.mkdir(parents=True, exist_ok=True)
     store = args.store or str(work / "tvsum_sized.zarr")
@@ -237,12 +232,10 @@ def run(args) -> int:
         ok = "ok" if par["speedup"] >= TARGET_SPEEDUP else "MISSED"
         print(f"\n## {par['splits']} splits × {par['seeds']} seed(s) × {par['epochs_per_split']} "
               f"epoch(s), 1 torch thread each, Ray on {par['ray_cpus']} CPUs\n")
-        print("| mode | s |\n|---|---|")
-        print(f"| sequential (one fresh process) | {par['sec_sequential']:.1f} |")
-        print(f"| Ray tasks | {par['sec_ray']:.1f} |")
-        print(f"| Ray start | {par['sec_ray_init']:.1f} |")
-        print(f"\nspeed-up: ×{par['speedup']:.2f} (target ≥ {TARGET_SPEEDUP} {ok}); "
-              f"×{par['speedup_incl_init']:.2f} counting Ray start; ceiling for {par['tasks']} "
+        print("| mode (each a `vsum train` command in a fresh process) | s |\n|---|---|")
+        print(f"| sequential (`--no-ray`, OMP_NUM_THREADS=1) | {par['sec_sequential']:.1f} |")
+        print(f"| Ray tasks (Ray start-up included) | {par['sec_ray']:.1f} |")
+        print(f"\nspeed-up: ×{par['speedup']:.2f} (target ≥ {TARGET_SPEEDUP} {ok}); ceiling for {par['tasks']} "
               f"equal tasks on {par['ray_cpus']} CPUs ×{par['ceiling']:.2f} "
               f"({100 * par['speedup'] / par['ceiling']:.0f} % of it)")
         print(f"calibration: {args.cpus} copies of a 1-thread torch loop at once run "
@@ -253,13 +246,14 @@ def run(args) -> int:
         urows = unet3d_rows(work, args.unet3d_videos, args.min_steps, args.max_steps)
         if urows:
             result["unet3d"] = urows
-            print("\n## 3DST-UNet-RL vs DSN, features [T, 512, 4, 4]\n")
+            print("\n## 3DST-UNet-RL vs DSN, features [T, 512, 4, 4], each head in its own process\n")
             print("| head | videos | mean T | epoch s | s/video | peak RSS MB |\n|---|---|---|---|---|---|")
             for r in urows:
                 print(f"| {r['head']} | {r['n_videos']} | {r['mean_steps']:.0f} | {r['epoch_s']:.2f} | "
                       f"{r['s_per_video']:.3f} | {r['peak_rss_mb']:.0f} |")
+    result["machine"] = machine_load()
+    print(f"\nload (1 min) {result['machine']['load_1min']} on {result['machine']['cpus']} cores")
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2, default=str))
-        print(f"\nfigures: {args.out}")
+        write_json(args.out, result)
+        print(f"figures: {args.out}")
     return 0

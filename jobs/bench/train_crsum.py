@@ -13,13 +13,12 @@ memory on a long video with and without windows.
 2. Memory: one video of ``memory_steps`` steps (10 minutes at 2 fps = 1200), one optimiser
    step per window (``memory_window`` steps, also with gradient checkpointing; the first ``memory_max_windows`` of them, since
    every full window has the same shapes) vs one step on the whole video. Each mode runs in a
-   fresh spawned process; peak = its RSS sampled every 5 ms during the steps, reported also
+   fresh spawned process; peak = its RSS sampled every 5 ms during the steps (``jobs.bench.common.RssSampler``), reported also
    above its RSS once the model was built. Numbers are for THIS machine, its load and thread count.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import tempfile
@@ -28,12 +27,6 @@ from dataclasses import replace
 from pathlib import Path
 
 __all__ = ["crsum_benchmark"]
-
-
-def _rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
 
 
 def _throughput(store: str, ids: list[str], cfg, workers: int, steps: int) -> dict:
@@ -78,51 +71,30 @@ def cfg_size(store: str, vid: str) -> int:
     return int(FeatureStore(store).array(vid, "frames").shape[1])
 
 
-class _PeakRSS:
-    """Samples this process's RSS every 5 ms in a thread (torch's CPU allocations are invisible
-    to tracemalloc; ru_maxrss would also count the imports)."""
-
-    def __init__(self):
-        import threading
-
-        self.peak = _rss_mb()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, _rss_mb())
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return max(self.peak, _rss_mb())
-
-
 def _memory_child(store: str, vid: str, cfg, threads: int, max_windows: int | None, q) -> None:
     """In a fresh process: one optimiser step per window (the first ``max_windows``)."""
     import torch
 
     from heads.crsum import build_crsum, crsum_loss, make_loader, make_optimizer
 
+    from jobs.bench.common import RssSampler
+
     torch.set_num_threads(threads)
     size = cfg_size(store, vid)
     model = build_crsum(cfg, (size, size, 3))
     opt, _ = make_optimizer(model, cfg)
-    start = _rss_mb()
-    mem = _PeakRSS()
     t0 = time.perf_counter()
     n = 0
-    for batch in make_loader(store, [vid], cfg, train=False):
-        loss, _ = crsum_loss(model, batch, cfg, {})
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        n += 1
-        if max_windows and n >= max_windows:
-            break
-    peak = mem.stop()
+    with RssSampler(period=0.005) as mem:  # from once the model is built
+        for batch in make_loader(store, [vid], cfg, train=False):
+            loss, _ = crsum_loss(model, batch, cfg, {})
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            n += 1
+            if max_windows and n >= max_windows:
+                break
+    start, peak = mem.start_mb, mem.peak_mb
     q.put({"start_rss_mb": start, "peak_rss_mb": peak, "peak_above_start_mb": peak - start,
            "windows": n, "sec": time.perf_counter() - t0})
 
@@ -151,6 +123,7 @@ def crsum_benchmark(size: int = 112, n_videos: int = 8, steps_per_video: int = 6
     import torch
 
     from heads.crsum import CRSumConfig
+    from jobs.bench.common import machine_load
     from stores.synthetic_frames import SyntheticFramesConfig, make_synthetic_frame_store
 
     threads = threads or os.cpu_count() or 1
@@ -163,7 +136,7 @@ def crsum_benchmark(size: int = 112, n_videos: int = 8, steps_per_video: int = 6
                             "window_steps": window_steps, "batch_videos": batch_videos,
                             "threads": threads, "cpu_count": os.cpu_count(),
                             "trunk": cfg.trunk, "norm": cfg.norm,
-                            "load_avg_1m": os.getloadavg()[0]}}
+                            "load_avg_1m": machine_load()["load_1min"]}}
     store = str(root / "bench.zarr")
     ids = make_synthetic_frame_store(store, SyntheticFramesConfig(
         n_videos=n_videos, min_steps=steps_per_video, max_steps=steps_per_video, size=size))
@@ -244,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from heads.config import parse_set_options, resolve_config
     from heads.crsum import CRSumConfig
+    from jobs.bench.common import write_json
 
     sets = parse_set_options(args.set)
     resolved = resolve_config(CRSumConfig, sets)
@@ -253,8 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                         memory_steps=args.memory_steps, memory_window=args.memory_window,
                         memory_max_windows=args.memory_max_windows or None, overrides=overrides)
     print_table(r)
-    if args.out:
-        Path(args.out).write_text(json.dumps(r, indent=2))
+    write_json(args.out, r)
     return 0
 
 

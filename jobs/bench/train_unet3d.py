@@ -1,51 +1,24 @@
 """Epoch time and peak memory of one head on a feature store, through the HeadSpec contract only
 (build, loss, make_optimizer), so 3DST-UNet-RL and DSN are measured by the same loop.
 
-``vsum bench train`` (owned by the trainer) calls ``unet3d_epoch_benchmark``; run alone:
+``vsum bench train --unet3d`` calls ``head_epoch_in_fresh_process``; run alone:
 
     python -m jobs.bench.train_unet3d --store S.zarr [--videos 10] [--heads unet3d_rl,dsn]
 
 Peak memory is the process RSS, sampled every 5 ms by a thread during the epoch (torch's CPU
-allocations are invisible to tracemalloc). Numbers are for THIS machine and thread count.
+allocations are invisible to tracemalloc; ``jobs.bench.common.RssSampler``), each head in its own
+fresh process so one head's allocations never inflate another's peak. Numbers are for THIS
+machine and thread count.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
-__all__ = ["head_epoch_benchmark", "unet3d_epoch_benchmark"]
-
-
-class _PeakRSS:
-    """Context manager sampling this process's RSS; ``.peak_mb`` after exit."""
-
-    def __init__(self, every_s: float = 0.005):
-        import psutil
-
-        self._proc, self._every, self.peak = psutil.Process(), every_s, 0
-        self._stop = threading.Event()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-            self._stop.wait(self._every)
-
-    def __enter__(self):
-        self.start = self._proc.memory_info().rss
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
-        self.peak_mb, self.start_mb = self.peak / 2**20, self.start / 2**20
+__all__ = ["head_epoch_benchmark", "head_epoch_in_fresh_process", "unet3d_epoch_benchmark"]
 
 
 def head_epoch_benchmark(store, head: str, features: str | None = None,
@@ -62,6 +35,7 @@ def head_epoch_benchmark(store, head: str, features: str | None = None,
     import torch
 
     from heads.base import get_head
+    from jobs.bench.common import RssSampler
     from stores.reader import FeatureStore
 
     if threads:
@@ -80,7 +54,7 @@ def head_epoch_benchmark(store, head: str, features: str | None = None,
     model.train()
     state: dict = {}
     steps = []
-    with _PeakRSS() as mem:
+    with RssSampler(period=0.005) as mem:
         t0, c0 = time.perf_counter(), time.process_time()
         for vid in ids:
             x = torch.from_numpy(np.asarray(fs.features(vid, features), dtype=np.float32))[None]
@@ -99,6 +73,12 @@ def head_epoch_benchmark(store, head: str, features: str | None = None,
             "start_rss_mb": mem.start_mb, "threads": torch.get_num_threads()}
 
 
+def head_epoch_in_fresh_process(store, head: str, features: str | None = None, **kwargs) -> dict:
+    """``head_epoch_benchmark`` in a spawned process of its own (its peak RSS is its alone)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as ex:
+        return ex.submit(head_epoch_benchmark, str(store), head, features, **kwargs).result()
+
+
 def unet3d_epoch_benchmark(store, features: str = "st3d", **kwargs) -> dict:
     """``head_epoch_benchmark`` for 3DST-UNet-RL → dict(epoch_s, peak_rss_mb, …)."""
     return head_epoch_benchmark(store, "unet3d_rl", features, **kwargs)
@@ -115,12 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     args = ap.parse_args(argv)
+    from jobs.bench.common import machine_load, write_json
+
     rows = []
     for head in args.heads.split(","):
-        # a fresh process per head, so one head's allocations do not inflate the other's peak
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as ex:
-            r = ex.submit(head_epoch_benchmark, args.store, head, args.features,
-                          max_videos=args.videos, threads=args.threads).result()
+        r = head_epoch_in_fresh_process(args.store, head, args.features, max_videos=args.videos,
+                                        threads=args.threads)
         if args.scale_to:
             r["epoch_s_scaled"] = r["s_per_video"] * args.scale_to
             r["scaled_to_videos"] = args.scale_to
@@ -140,9 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows[:-1]:
             print(f"{r['head']} / {base['head']}: epoch time ×{r['epoch_s'] / base['epoch_s']:.2f}"
                   f" (wall), ×{r['cpu_s'] / base['cpu_s']:.2f} (CPU)")
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(rows, f, indent=2)
+    write_json(args.out, {"rows": rows, "machine": machine_load()})
     return 0
 
 

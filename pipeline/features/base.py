@@ -11,35 +11,63 @@ so the extractor only crops/normalises. Extractors never open files or write sto
 """
 from __future__ import annotations
 
+import importlib
 import os
-import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import WeightsError
+from pipeline.features.catalog import EXTRACTOR_NAMES
+from pipeline.features.weights import (  # noqa: F401 - the weights policy, re-exported
+    RANDOM_INIT,
+    RANDOM_INIT_SEED,
+    ResolvedWeights,
+    WeightsUnavailable,
+    torch_hub_checkpoint,
+)
 from pipeline.registry import Registry
 
-EXTRACTORS: Registry = Registry("extractor")
 
-# The policy every extractor accepts for its weights (`--weights`).
-WEIGHT_POLICIES = ("auto", "pretrained", "random")
-RANDOM_INIT_SEED = 0
+class _ExtractorRegistry(Registry):
+    """Imports an extractor's module on first lookup, so that importing ``pipeline.features``
+    (the driver of a job with nothing to do) never imports torch."""
+
+    def _load(self, name: str) -> None:
+        if name not in self._items and name in EXTRACTOR_NAMES:
+            importlib.import_module(f"pipeline.features.{name}")
+
+    def get(self, name: str):
+        self._load(name)
+        return super().get(name)
+
+    def names(self) -> list[str]:
+        for name in EXTRACTOR_NAMES:
+            self._load(name)
+        return super().names()
+
+    def __contains__(self, name: str) -> bool:
+        self._load(name)
+        return super().__contains__(name)
+
+
+EXTRACTORS: Registry = _ExtractorRegistry("extractor")
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """Where a feature array came from; stored in the video's ``weights``/``features`` attrs."""
+    """Where a feature array came from; stored in the video's ``feature_specs``/``weights`` attrs."""
 
     name: str  # store array name: features/<name> (or "frames")
     decode_size: tuple[int, int]  # (H, W) the decoder delivers frames at
     clip_len: int  # 1 = per-pick frame; >1 = clip of consecutive decoded frames around the pick
     feature_shape: tuple[int, ...]  # per-step shape, e.g. (1024,) or (512, 4, 4)
     dtype: str  # "float32" | "float16" | "uint8"
-    weights: str  # resolved: torchvision weight name, a path, or "random-init(seed=0)"
+    weights: str  # torchvision weight name, a file's name, "inflated(…)" or "random-init(seed=0)"
     preprocessing: str = ""  # human-readable: resize/crop/mean/std
     extra: dict = field(default_factory=dict)
+    weights_file: str | None = None  # the file the weights came from (None: random init / none)
+    weights_sha256: str | None = None
 
     def to_attrs(self) -> dict:
         d = asdict(self)
@@ -47,30 +75,16 @@ class FeatureSpec:
         d["feature_shape"] = list(self.feature_shape)
         return d
 
-
-class WeightsUnavailable(WeightsError):
-    """Raised under ``--weights pretrained`` when the weights cannot be had."""
-
-
-def torch_hub_checkpoint(file_name: str) -> Path:
-    """Where torchvision looks for a cached checkpoint: $TORCH_HOME/hub/checkpoints/<file_name>."""
-    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch"
-    )
-    return Path(torch_home) / "hub" / "checkpoints" / file_name
+    def weights_identity(self) -> dict:
+        """{"name", "file" (its base name), "sha256"}; file and sha256 are None for a random init
+        (the full path is ``weights_file``)."""
+        file = os.path.basename(self.weights_file) if self.weights_file else None
+        return {"name": self.weights, "file": file, "sha256": self.weights_sha256}
 
 
-def warn_random_init(extractor: str, reason: str) -> str:
-    """Loud, recorded fallback: returns the string stored as the video's weights attribute."""
-    msg = (
-        f"\n{'!' * 78}\n!! {extractor}: pretrained weights unavailable ({reason}).\n"
-        f"!! Using a seeded RANDOM init (seed={RANDOM_INIT_SEED}); features are NOT semantic.\n"
-        f"!! The store records weights='random-init'. Plant the checkpoint or pass a PATH.\n"
-        f"{'!' * 78}"
-    )
-    warnings.warn(msg, stacklevel=2)
-    print(msg, flush=True)
-    return f"random-init(seed={RANDOM_INIT_SEED})"
+def spec_weights(w: ResolvedWeights, label: str | None = None) -> dict:
+    """FeatureSpec's weights fields from resolved weights (``label`` overrides the name)."""
+    return {"weights": label or w.name, "weights_file": w.path, "weights_sha256": w.sha256}
 
 
 def as_float_batch(frames: np.ndarray) -> np.ndarray:
@@ -88,11 +102,12 @@ class ExtractorOptions:
     ``build(opts: ExtractorOptions) -> extractor`` (an object with ``spec`` and ``__call__``).
     """
 
-    weights: str = "auto"  # auto | pretrained | random | PATH  (GoogLeNet, ST3D, I3D init)
-    device: str = "cpu"
+    # "pretrained" | "random" | PATH for every extractor, or {extractor: that or ResolvedWeights}
+    weights: str | Mapping = "pretrained"
+    weights_url: str | None = None  # mirror BASE for pretrained files (default $VSUM_WEIGHTS_URL)
+    device: str = "cpu"  # cpu | cuda | auto (cuda when this process sees one)
     batch_size: int = 32  # frames per forward for 2-D; clips per forward is batch_size // 4
     st3d_arch: str = "r3d_18"  # r3d_18 | r2plus1d_18
     spatial: int | None = None  # adaptive-pool the 3-D maps to S×S (1 = vector); None = native
     clip_len: int = 16  # consecutive decoded frames per 3-D clip, centred on the pick
-    i3d_weights: str | None = None  # a public pytorch-i3d RGB checkpoint (rgb_imagenet.pt)
     frames_size: int = 128  # side of the stored raw frame shards (frames [T, S, S, 3])

@@ -1,115 +1,28 @@
-"""What the 3-D clip extractors (ST3D, I3D) share: the weights policy for one checkpoint file,
-strict state-dict checks with one clear line, and the uint8-clips → pooled-map batch loop.
+"""What the 3-D clip extractors (ST3D, I3D) share: the uint8-clips → pooled-map batch loop.
 
     clips uint8 [B, L, H, W, 3] --(crop, scale, normalise)--> float [b, 3, L, h, w]
         --(backbone)--> [b, C, t, h', w'] --(mean over t, optional S×S pooling)--> [B, C, S, S]
+
+Clips arrive either stacked on the host (uint8 [B, L, H, W, 3], the CPU path) or as a
+``ClipBatch`` (distinct frames + indices; the decoder's ``assemble_clips=False``), which is
+uploaded once and assembled on the device. Both give the same numbers on the CPU.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.features.base import (
-    RANDOM_INIT_SEED,
-    WEIGHT_POLICIES,
-    WeightsUnavailable,
-    as_float_batch,
-    torch_hub_checkpoint,
-    warn_random_init,
-)
+from pipeline.errors import UsageError
+from pipeline.decode import ClipBatch
+from pipeline.features.base import RANDOM_INIT_SEED, as_float_batch
+from pipeline.features.device_input import Uploader
 
-# BatchNorm buffers that old checkpoints (pre torch 0.4.1) do not carry; never required.
-OPTIONAL_KEY_SUFFIXES = (".num_batches_tracked",)
 FLOAT16_MAX = 65504.0
-
-
-# -- weights -------------------------------------------------------------------------------
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A state dict from a file (tensors only, no pickled code); unwraps {"state_dict": …} and a
-    DataParallel ``module.`` prefix. Bad files raise one line naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such weights file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling/zip error is "not a checkpoint"
-        # torch's own message is many lines about weights_only; the type says enough
-        raise ValueError(
-            f"{path}: not a readable tensors-only torch checkpoint ({type(e).__name__})"
-        ) from None
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path}: expected a state dict of tensors, got {type(obj).__name__}")
-    if obj and all(k.startswith("module.") for k in obj):
-        obj = {k[len("module.") :]: v for k, v in obj.items()}
-    return obj
-
-
-def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """``model.load_state_dict(state)`` that fails with one line naming the first bad key.
-
-    Missing ``num_batches_tracked`` buffers are allowed (old checkpoints lack them)."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state and not k.endswith(OPTIONAL_KEY_SUFFIXES)]
-    unexpected = [k for k in state if k not in own]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(
-                f"missing key {missing[0]!r}"
-                + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else "")
-            )
-        if unexpected:
-            parts.append(
-                f"unexpected key {unexpected[0]!r}"
-                + (f" (+{len(unexpected) - 1} more)" if len(unexpected) > 1 else "")
-            )
-        raise ValueError(f"{source}: does not match {type(model).__name__}: {'; '.join(parts)}")
-    for k, v in state.items():
-        if tuple(v.shape) != tuple(own[k].shape):
-            raise ValueError(
-                f"{source}: key {k!r} has shape {tuple(v.shape)}, "
-                f"{type(model).__name__} expects {tuple(own[k].shape)}"
-            )
-    full = {**{k: own[k] for k in own if k not in state}, **state}
-    model.load_state_dict(full, strict=True)
-
-
-def resolve_weights(
-    policy: str, file_name: str, weights_name: str, extractor: str, hint: str = ""
-) -> tuple[dict | None, str, str | None]:
-    """Apply the shared weights policy for one torchvision checkpoint file.
-
-    Returns (state dict or None for a seeded random init, recorded weights string, checkpoint path).
-      auto       $TORCH_HOME/hub/checkpoints/<file_name> when present, else loud random init
-      pretrained that file, or WeightsUnavailable
-      random     seeded random init, no warning (asked for)
-      PATH       that file
-    """
-    if policy == "random":
-        return None, f"random-init(seed={RANDOM_INIT_SEED})", None
-    if policy in ("auto", "pretrained"):
-        cached = torch_hub_checkpoint(file_name)
-        if cached.is_file():
-            return read_state_dict(cached), weights_name, str(cached)
-        if policy == "pretrained":
-            raise WeightsUnavailable(
-                f"{extractor}: --weights pretrained needs {cached} (no downloads here){hint}"
-            )
-        return None, warn_random_init(extractor, f"{cached} not found"), None
-    if policy not in WEIGHT_POLICIES and Path(policy).is_file():
-        return read_state_dict(policy), str(policy), str(policy)
-    raise ValueError(
-        f"{extractor}: --weights {policy!r} is neither auto|pretrained|random nor an existing file"
-    )
 
 
 def seeded(build: Callable[[], nn.Module]) -> nn.Module:
@@ -120,37 +33,57 @@ def seeded(build: Callable[[], nn.Module]) -> nn.Module:
 
 
 # -- the batch loop ------------------------------------------------------------------------
-def check_clips(clips: np.ndarray, decode_size: tuple[int, int], name: str) -> np.ndarray:
-    """uint8 [B, L, H, W, 3] with (H, W) == decode_size, or one clear ValueError."""
-    as_float_batch(clips)
-    if clips.ndim != 5 or tuple(clips.shape[2:4]) != tuple(decode_size):
+def check_clips(clips, decode_size: tuple[int, int], name: str):
+    """uint8 [B, L, H, W, 3] (or a ClipBatch of that shape) with (H, W) == decode_size, or
+    one clear ValueError."""
+    if isinstance(clips, ClipBatch):
+        ok = clips.index.ndim == 2 and all(f.dtype == np.uint8 and f.shape[:2] == tuple(decode_size)
+                                             and f.shape[2:] == (3,) for f in clips.frames)
+        shape = clips.shape
+    else:
+        as_float_batch(clips)
+        ok, shape = clips.ndim == 5 and tuple(clips.shape[2:4]) == tuple(decode_size), clips.shape
+    if not ok:
         raise ValueError(
             f"{name}: expected uint8 clips [B, L, {decode_size[0]}, {decode_size[1]}, 3], "
-            f"got {tuple(clips.shape)}"
+            f"got {tuple(shape)}"
         )
     return clips
 
 
-def centre_crop(clips: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """[B, L, H, W, 3] -> [B, L, h, w, 3] (a view; crop before converting to float).
-
-    Offsets round like torchvision's ``center_crop`` (171 -> 112 starts at column 30)."""
-    h, w = size
-    top, left = round((clips.shape[2] - h) / 2.0), round((clips.shape[3] - w) / 2.0)
-    return clips[:, :, top : top + h, left : left + w]
+def crop_offsets(shape_hw: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """(top, left) of a centre crop; rounds like torchvision's ``center_crop`` (171 -> 112
+    starts at column 30)."""
+    return round((shape_hw[0] - size[0]) / 2.0), round((shape_hw[1] - size[1]) / 2.0)
 
 
-def to_input(
-    clips: np.ndarray, mean, std, device: torch.device, channels_last: bool
-) -> torch.Tensor:
-    """uint8 [b, L, H, W, 3] -> float32 [b, 3, L, H, W] = (x/255 - mean) / std."""
-    x = torch.from_numpy(np.ascontiguousarray(clips)).to(device)
+def centre_crop(clips, size: tuple[int, int]):
+    """[B, L, H, W, 3] -> [B, L, h, w, 3]: a view (numpy array or tensor)."""
+    top, left = crop_offsets(tuple(clips.shape[2:4]), size)
+    return clips[:, :, top : top + size[0], left : left + size[1]]
+
+
+def to_input(x: torch.Tensor, mean, std, channels_last: bool) -> torch.Tensor:
+    """uint8 [b, L, H, W, 3] (on the model's device) -> float32 [b, 3, L, H, W] = (x/255 - mean) / std."""
+    device = x.device
     x = x.permute(0, 4, 1, 2, 3).float().div_(255.0)
     m = torch.as_tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1, 1)
     s = torch.as_tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1, 1)
     x = (x - m) / s
     fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
     return x.contiguous(memory_format=fmt)
+
+
+def device_clips(clips, upload: Uploader) -> Callable[[int, int], torch.Tensor]:
+    """Put a batch on the device once; returns ``take(i, j)``: clips i..j-1, uint8
+    [j-i, L, H, W, 3] on the device. A ClipBatch uploads its distinct frames and assembles
+    clips there by index; a stacked array uploads as it is (CPU: a zero-copy view)."""
+    if isinstance(clips, ClipBatch):
+        frames = upload.stack(clips.frames)  # [N, H, W, 3]
+        index = torch.from_numpy(clips.index).to(frames.device)  # [B, L]
+        return lambda i, j: frames[index[i:j]]
+    stacked = upload.array(clips)
+    return lambda i, j: stacked[i:j]
 
 
 def place_model(model: nn.Module, device: torch.device) -> tuple[nn.Module, bool]:
@@ -193,24 +126,32 @@ def check_spatial(spatial: int | None, name: str) -> int | None:
 
 
 def resolve_device(device: str) -> torch.device:
+    """``auto``: CUDA when this process sees a GPU, else the CPU; ``cuda`` without one is a
+    UsageError. (In a Ray worker, ``jobs/placement.py`` decides first, from Ray's GPU ids.)"""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine")
+        raise UsageError(f"--device {device}: CUDA is not available on this machine")
     return dev
 
 
 def run_batches(
     model: Callable[[torch.Tensor], torch.Tensor],
-    clips: np.ndarray,
+    clips,
     per_forward: int,
-    prepare: Callable[[np.ndarray], torch.Tensor],
+    prepare: Callable[[torch.Tensor], torch.Tensor],
     spatial: int | None,
+    upload: Uploader,
 ) -> np.ndarray:
-    """Forward ``clips`` ``per_forward`` at a time; returns float16 [B, C, h, w] on the host."""
+    """Forward ``clips`` (uint8 [B, L, H, W, 3] or a ClipBatch) ``per_forward`` at a time;
+    ``prepare`` maps uint8 [b, L, H, W, 3] on the device to the model's input. Returns float16
+    [B, C, h, w] on the host."""
     out = []
     with torch.inference_mode():
+        take = device_clips(clips, upload)
         for i in range(0, len(clips), per_forward):
-            fmap = model(prepare(clips[i : i + per_forward]))
+            fmap = model(prepare(take(i, i + per_forward)))
             # Saturate instead of overflowing to inf in the float16 store.
             pooled = pool_map(fmap, spatial).clamp_(-FLOAT16_MAX, FLOAT16_MAX)
             out.append(pooled.to(torch.float16).cpu().numpy())

@@ -8,15 +8,13 @@
 Decode size (224, 224), full frame squeezed like the GoogLeNet stream, so the decoder can share
 one converted frame between the two and both see the same field of view.
 
-Weights, in order of precedence:
-  --i3d-weights PATH   a public pytorch-i3d RGB checkpoint (rgb_imagenet.pt), loaded strictly,
-                       run with TF SAME padding as it was trained
-  --weights PATH       an I3D state dict (detected by its keys) or a GoogLeNet one to inflate
-  --weights auto|pretrained
-                       torchvision's ImageNet GoogLeNet ($TORCH_HOME/hub/checkpoints/
-                       googlenet-1378be20.pth) inflated to 3-D (inflate.py); auto falls back
-                       to a loud, recorded seeded random init when the file is absent
-  --weights random     seeded random init
+Weights (``pipeline/features/weights.py``; ``--weights i3d=…``, alias ``--i3d-weights PATH``):
+  PATH         an I3D state dict (detected by its keys, e.g. pytorch-i3d's rgb_imagenet.pt),
+               loaded strictly and run with TF SAME padding as it was trained; or a GoogLeNet
+               state dict, inflated to 3-D (inflate.py)
+  pretrained   torchvision's ImageNet GoogLeNet (``googlenet-1378be20.pth``: cached,
+               downloaded or from a mirror, hash-checked), inflated to 3-D
+  random       seeded random init
 """
 
 from __future__ import annotations
@@ -25,17 +23,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torchvision.models import GoogLeNet_Weights
 
+from pipeline.errors import WeightsError
 from pipeline.features import clips as C
-from pipeline.features.base import EXTRACTORS, WEIGHT_POLICIES, ExtractorOptions, FeatureSpec
+from pipeline.features.base import EXTRACTORS, RANDOM_INIT, ExtractorOptions, FeatureSpec, spec_weights
+from pipeline.features.device_input import Uploader
 from pipeline.features.i3d_net import FEATURE_CHANNELS, InceptionI3d
 from pipeline.features.inflate import inflate_googlenet
+from pipeline.features.weights import ResolvedWeights, load_state_dict, load_strict, resolved
 
 DECODE_SIZE = (224, 224)
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # (x/255 - 0.5) / 0.5 = x/255 * 2 - 1
-GOOGLENET_WEIGHTS = GoogLeNet_Weights.IMAGENET1K_V1
-GOOGLENET_FILE = GOOGLENET_WEIGHTS.url.rsplit("/", 1)[-1]  # googlenet-1378be20.pth
 I3D_MARKER_KEY = "Mixed_5c.b0.conv3d.weight"
 
 
@@ -49,56 +47,21 @@ def native_map_size(size: tuple[int, int] = DECODE_SIZE) -> tuple[int, int]:
     return tuple(out)
 
 
-def load_i3d_checkpoint(path: str) -> InceptionI3d:
-    """A public pytorch-i3d RGB checkpoint, strictly: a wrong or missing key raises one line."""
-    model = InceptionI3d(padding="same")
-    C.load_strict(model, C.read_state_dict(path), str(path))
-    return model
-
-
-def build_i3d_model(opts: ExtractorOptions) -> tuple[InceptionI3d, str, dict]:
-    """(model, recorded weights string, extra attrs) under the precedence in the module doc."""
-    if opts.i3d_weights:
-        return (
-            load_i3d_checkpoint(opts.i3d_weights),
-            str(opts.i3d_weights),
-            {"source": "pytorch-i3d checkpoint", "padding": "same"},
-        )
-    policy = opts.weights
-    if policy not in WEIGHT_POLICIES:  # a PATH: an I3D checkpoint or a GoogLeNet to inflate
-        state = C.read_state_dict(policy)
-        if I3D_MARKER_KEY in state:
-            model = InceptionI3d(padding="same")
-            C.load_strict(model, state, str(policy))
-            return model, str(policy), {"source": "i3d checkpoint", "padding": "same"}
-        try:
-            model = C.seeded(lambda: inflate_googlenet(state))
-        except ValueError as e:
-            raise ValueError(f"{policy}: neither an I3D nor a GoogLeNet state dict ({e})") from None
-        return (
-            model,
-            f"inflated({policy})",
-            {"source": "inflated GoogLeNet", "padding": "symmetric"},
-        )
-    state, weights, checkpoint = C.resolve_weights(
-        policy,
-        GOOGLENET_FILE,
-        str(GOOGLENET_WEIGHTS),
-        "i3d",
-        hint=" to inflate, or --i3d-weights PATH (pytorch-i3d rgb_imagenet.pt)",
-    )
+def model_from_state(state: dict | None, w: ResolvedWeights, opts: ExtractorOptions = None):
+    """(InceptionI3d, recorded weights label, extra attrs) from an I3D state dict (strict, SAME
+    padding), a GoogLeNet one (inflated), or None (seeded random init)."""
     if state is None:
-        return (
-            C.seeded(lambda: InceptionI3d(padding="same")),
-            weights,
-            {"source": "random", "padding": "same"},
-        )
-    model = C.seeded(lambda: inflate_googlenet(state))
-    return (
-        model,
-        f"inflated({weights})",
-        {"source": "inflated GoogLeNet", "padding": "symmetric", "checkpoint": checkpoint},
-    )
+        return C.seeded(lambda: InceptionI3d(padding="same")), RANDOM_INIT, {"source": "random", "padding": "same"}
+    origin = w.path or "state dict"
+    if I3D_MARKER_KEY in state:
+        model = InceptionI3d(padding="same")
+        load_strict(model, state, origin, "InceptionI3d")
+        return model, w.name, {"source": "i3d checkpoint", "padding": "same"}
+    try:
+        model = C.seeded(lambda: inflate_googlenet(state))
+    except ValueError as e:  # names the first GoogLeNet key it lacks
+        raise WeightsError(f"neither an I3D nor a GoogLeNet state dict ({e})", file=origin) from None
+    return model, f"inflated({w.name})", {"source": "inflated GoogLeNet", "padding": "symmetric"}
 
 
 @dataclass
@@ -111,20 +74,24 @@ class I3dExtractor:
     per_forward: int
     spatial: int | None
     channels_last: bool
+    upload: Uploader
 
-    def _prepare(self, clips: np.ndarray) -> torch.Tensor:
-        return C.to_input(clips, MEAN, STD, self.device, self.channels_last)
+    def _prepare(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 [b, L, 224, 224, 3] on the device -> [b, 3, L, 224, 224] in [-1, 1]."""
+        return C.to_input(clips, MEAN, STD, self.channels_last)
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch) -> np.ndarray:
+        """uint8 [B, L, 224, 224, 3] (or a ClipBatch) -> float16 [B, 1024, h, w]"""
         C.check_clips(batch, self.spec.decode_size, self.spec.name)
-        return C.run_batches(self.model, batch, self.per_forward, self._prepare, self.spatial)
+        return C.run_batches(self.model, batch, self.per_forward, self._prepare, self.spatial, self.upload)
 
 
 @EXTRACTORS.register("i3d")
 def build_i3d(opts: ExtractorOptions) -> I3dExtractor:
     C.check_spatial(opts.spatial, "i3d")
     device = C.resolve_device(opts.device)
-    model, weights, extra = build_i3d_model(opts)
+    w = resolved("i3d", opts)
+    model, label, extra = model_from_state(load_state_dict(w), w, opts)
     model, channels_last = C.place_model(model, device)
     feature_shape = C.map_shape(FEATURE_CHANNELS, native_map_size(), opts.spatial)
     spec = FeatureSpec(
@@ -133,7 +100,7 @@ def build_i3d(opts: ExtractorOptions) -> I3dExtractor:
         clip_len=opts.clip_len,
         feature_shape=feature_shape,
         dtype="float16",
-        weights=weights,
+        **spec_weights(w, label),
         preprocessing=(
             f"{opts.clip_len} consecutive frames centred on the pick, swscale to "
             f"{DECODE_SIZE[0]}x{DECODE_SIZE[1]} (full frame), x/255*2-1; Mixed_5c mean "
@@ -143,5 +110,5 @@ def build_i3d(opts: ExtractorOptions) -> I3dExtractor:
         extra={**extra, "spatial": opts.spatial},
     )
     return I3dExtractor(
-        spec, model, device, max(1, opts.batch_size // 4), opts.spatial, channels_last
+        spec, model, device, max(1, opts.batch_size // 4), opts.spatial, channels_last, Uploader(device)
     )

@@ -9,6 +9,10 @@
 Decode size: (128, 171) then a 112 centre crop is exactly the weights' own transform
 (torchvision ``VideoClassification``: resize 128×171, crop 112), so features are what the
 Kinetics-trained net saw; the decoder does the resize in swscale and only the crop is ours.
+
+Weights (``pipeline/features/weights.py``): ``pretrained`` = torchvision's Kinetics-400 file
+for the arch (``r3d_18-b3b3357e.pth`` / ``r2plus1d_18-91a641e6.pth``: cached, downloaded or from
+a mirror, hash-checked); ``random`` = seeded init; ``PATH`` = a state dict, loaded strictly.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ import torch
 from torchvision.models import video as tv_video
 
 from pipeline.features import clips as C
-from pipeline.features.base import EXTRACTORS, ExtractorOptions, FeatureSpec
+from pipeline.features.base import EXTRACTORS, RANDOM_INIT, ExtractorOptions, FeatureSpec, spec_weights
+from pipeline.features.catalog import CHECKPOINTS
+from pipeline.features.device_input import Uploader
+from pipeline.features.weights import ResolvedWeights, load_state_dict, load_strict, resolved
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
@@ -37,7 +44,7 @@ ARCHS = {
 
 def checkpoint_file_name(arch: str) -> str:
     """torchvision's exact cache file name, e.g. ``r3d_18-b3b3357e.pth``."""
-    return ARCHS[arch][1].url.rsplit("/", 1)[-1]
+    return CHECKPOINTS[arch].file
 
 
 def native_map_size(crop: tuple[int, int] = CROP_SIZE) -> tuple[int, int]:
@@ -61,24 +68,31 @@ class St3dExtractor:
     per_forward: int
     spatial: int | None
     channels_last: bool
+    upload: Uploader
 
     def backbone(self, x: torch.Tensor) -> torch.Tensor:
         """[b, 3, L, 112, 112] -> [b, 512, L/8, 7, 7] (the last conv map, before avgpool)."""
         m = self.model
         return m.layer4(m.layer3(m.layer2(m.layer1(m.stem(x)))))
 
-    def _prepare(self, clips: np.ndarray) -> torch.Tensor:
-        return C.to_input(
-            C.centre_crop(clips, CROP_SIZE),
-            KINETICS_MEAN,
-            KINETICS_STD,
-            self.device,
-            self.channels_last,
-        )
+    def _prepare(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 [b, L, 128, 171, 3] on the device -> normalised [b, 3, L, 112, 112]."""
+        return C.to_input(C.centre_crop(clips, CROP_SIZE), KINETICS_MEAN, KINETICS_STD, self.channels_last)
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch) -> np.ndarray:
+        """uint8 [B, L, 128, 171, 3] (or a ClipBatch) -> float16 [B, 512, h, w]"""
         C.check_clips(batch, self.spec.decode_size, self.spec.name)
-        return C.run_batches(self.backbone, batch, self.per_forward, self._prepare, self.spatial)
+        return C.run_batches(self.backbone, batch, self.per_forward, self._prepare, self.spatial, self.upload)
+
+
+def model_from_state(state: dict | None, w: ResolvedWeights, opts: ExtractorOptions):
+    """(VideoResNet, recorded weights label, extra attrs); ``state`` None = seeded random init."""
+    builder, _ = ARCHS[opts.st3d_arch]
+    model = C.seeded(lambda: builder(weights=None))
+    if state is None:
+        return model, RANDOM_INIT, {}
+    load_strict(model, state, w.path or "state dict", f"torchvision {opts.st3d_arch}")
+    return model, w.name, {}
 
 
 @EXTRACTORS.register("st3d")
@@ -89,13 +103,8 @@ def build_st3d(opts: ExtractorOptions) -> St3dExtractor:
         )
     C.check_spatial(opts.spatial, "st3d")
     device = C.resolve_device(opts.device)
-    builder, tv_weights = ARCHS[opts.st3d_arch]
-    state, weights, checkpoint = C.resolve_weights(
-        opts.weights, checkpoint_file_name(opts.st3d_arch), str(tv_weights), "st3d"
-    )
-    model = C.seeded(lambda: builder(weights=None))
-    if state is not None:
-        C.load_strict(model, state, checkpoint)
+    w = resolved("st3d", opts)
+    model, label, _ = model_from_state(load_state_dict(w), w, opts)
     model, channels_last = C.place_model(model, device)
     feature_shape = C.map_shape(FEATURE_CHANNELS, native_map_size(), opts.spatial)
     spec = FeatureSpec(
@@ -104,15 +113,15 @@ def build_st3d(opts: ExtractorOptions) -> St3dExtractor:
         clip_len=opts.clip_len,
         feature_shape=feature_shape,
         dtype="float16",
-        weights=weights,
+        **spec_weights(w, label),
         preprocessing=(
             f"{opts.clip_len} consecutive frames centred on the pick, swscale to "
             f"{DECODE_SIZE[0]}x{DECODE_SIZE[1]}, centre crop {CROP_SIZE[0]}x{CROP_SIZE[1]}, "
             f"x/255, mean {KINETICS_MEAN}, std {KINETICS_STD}; layer4 mean over time"
             + (f", adaptive avg pool {opts.spatial}x{opts.spatial}" if opts.spatial else "")
         ),
-        extra={"arch": opts.st3d_arch, "checkpoint": checkpoint, "spatial": opts.spatial},
+        extra={"arch": opts.st3d_arch, "spatial": opts.spatial},
     )
     return St3dExtractor(
-        spec, model, device, max(1, opts.batch_size // 4), opts.spatial, channels_last
+        spec, model, device, max(1, opts.batch_size // 4), opts.spatial, channels_last, Uploader(device)
     )

@@ -17,37 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import StoreError, UsageError
 from pipeline.summary import DEFAULT_RATIO, knapsack, shot_lengths, shot_scores, uniform_segments
 from stores import layout
 from stores.ids import unique_video_ids, video_id_for
+from stores.importers.annotated import AnnotatedVideo
 from stores.location import open_root
 from stores.manifest import Manifest
 from stores.writer import VideoWriter, write_array
 
 VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".flv", ".mpg", ".mpeg", ".m4v", ".wmv"}
 UNIFORM_SEGMENT_S = 2.0
-
-
-@dataclass
-class AnnotatedVideo:
-    """One video's annotations on the annotation's own frame axis (anno_n frames).
-
-    user_scores  float32 [U, anno_n]  per-annotator importance (SumMe: 0/1 selections)
-    user_summary uint8   [U, anno_n] | None  None = derive it: 15% knapsack per annotator
-    """
-
-    name: str  # as the dataset names it (TVSum YouTube id, SumMe title with spaces)
-    dataset: str
-    eccv16_key: str  # "video_k"
-    user_scores: np.ndarray
-    fps: float
-    user_summary: np.ndarray | None = None
-    source: str = ""
-    attrs: dict = field(default_factory=dict)
-
-    @property
-    def anno_n_frames(self) -> int:
-        return int(self.user_scores.shape[1])
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
@@ -174,47 +154,65 @@ def _create(root, vid: str, video: AnnotatedVideo) -> None:
     w.finish({**attrs, "labels_segments": "uniform-2s", "segments": "uniform-2s"})
 
 
+def _open_for_import(store: str):
+    try:
+        return open_root(store, "a")
+    except OSError as e:
+        raise StoreError(f"cannot create or open the store ({e.strerror or e})", store) from None
+
+
 def import_annotations(videos: list[AnnotatedVideo], store: str,
                        videos_dir: str | None = None, log=None) -> ImportResult:
-    """Write every video's labels into ``store`` (see the module docstring). Errors are one
-    line each on ``log`` and the rest goes on."""
-    root = open_root(store, "a")
+    """Write every video's labels into ``store`` (see the module docstring). A bad video is
+    one line on ``log`` and the rest goes on; a store that cannot be written raises
+    ``StoreError`` (it would fail the same way for every video)."""
+    if videos_dir is not None and not Path(videos_dir).is_dir():
+        raise UsageError("--videos is not a folder", videos_dir)
+    root = _open_for_import(store)
     on_disk = find_videos(videos_dir) if videos_dir else None
     complete_ids = _complete_groups(store, [_store_id(v, on_disk) for v in videos])
     manifest = Manifest(store, command="vsum import")
     result = ImportResult()
-    for video in videos:
-        try:
-            if on_disk is not None:
-                key = video_id_for(video.name)
-                if key not in on_disk:
-                    raise LookupError(f"no video file for {video.name!r} in {videos_dir}")
-                vid = on_disk[key]
-            else:
-                vid = video_id_for(video.name)
-            path = layout.video_group_path(vid)
-            complete = vid in complete_ids  # read for every video at once, before the loop
-            if complete:
-                _join(root[path], video)
-                manifest.mark_changed(vid)
-                result.joined.append(vid)
-            elif on_disk is not None:
-                raise LookupError(f"video {vid!r} is not extracted in {store} (run vsum extract)")
-            else:
-                _create(root, vid, video)
-                complete_ids.add(vid)
-                result.created.append(vid)
-                n = video.anno_n_frames
-                manifest.update({"video_id": vid, "source": video.source, "status": "complete",
-                                 "error": "", "n_frames": n, "fps": float(video.fps),
-                                 "duration_s": n / float(video.fps),
-                                 "n_steps": len(default_picks(n))})
-        except (LookupError, ValueError, OSError, TypeError) as exc:  # one line; the rest goes on
-            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            print(f"{video.source or video.name}: {msg}", file=log or sys.stderr)
-            result.failed.append((video.name, msg))
-    manifest.close()
+    try:
+        for video in videos:
+            try:
+                _import_one(root, video, store, videos_dir, on_disk, manifest, result, complete_ids)
+            except (LookupError, ValueError, TypeError) as exc:  # one line; the rest goes on
+                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                print(f"{video.source or video.name}: {msg}", file=log or sys.stderr)
+                result.failed.append((video.name, msg))
+        manifest.close()
+    except OSError as e:  # the store itself: its open manifest part says the index may be stale
+        done = len(result.created) + len(result.joined)
+        raise StoreError(f"cannot write the store after {done} of {len(videos)} videos "
+                         f"({e.strerror or e})", store) from None
     return result
+
+
+def _import_one(root, video: AnnotatedVideo, store: str, videos_dir, on_disk, manifest,
+                result: ImportResult, complete_ids: set[str]) -> None:
+    """Join one video's labels to its extracted group, or create an annotation-only group."""
+    if on_disk is not None:
+        key = video_id_for(video.name)
+        if key not in on_disk:
+            raise LookupError(f"no video file for {video.name!r} in {videos_dir}")
+        vid = on_disk[key]
+    else:
+        vid = video_id_for(video.name)
+    if vid in complete_ids:  # read for every video at once, before the loop
+        _join(root[layout.video_group_path(vid)], video)
+        manifest.mark_changed(vid)
+        result.joined.append(vid)
+        return
+    if on_disk is not None:
+        raise LookupError(f"video {vid!r} is not extracted in {store} (run vsum extract)")
+    _create(root, vid, video)
+    complete_ids.add(vid)
+    result.created.append(vid)
+    n = video.anno_n_frames
+    manifest.update({"video_id": vid, "source": video.source, "status": "complete", "error": "",
+                     "n_frames": n, "fps": float(video.fps), "duration_s": n / float(video.fps),
+                     "n_steps": len(default_picks(n))})
 
 
 def _store_id(video: AnnotatedVideo, on_disk: dict[str, str] | None) -> str | None:

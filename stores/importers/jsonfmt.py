@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stores.importers.common import AnnotatedVideo
+from stores.importers.annotated import AnnotatedVideo
 
 
 def intervals_to_summary(intervals: list, n_frames: int, fps: float) -> np.ndarray:
@@ -64,7 +64,7 @@ def read_json(path: str | Path) -> list[AnnotatedVideo]:
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: not readable JSON ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("videos"), list):
         raise TypeError(f"{path}: expected an object with a 'videos' list")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stores.importers.common import AnnotatedVideo
+from stores.importers.annotated import AnnotatedVideo
 
 DATASET = "summe"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stores.importers.common import AnnotatedVideo
+from stores.importers.annotated import AnnotatedVideo
 
 DATASET = "tvsum"
 TSV_DEFAULT_FPS = 29.97

@@ -1,0 +1,144 @@
+"""``vsum bench extract --peer``: video files -> eccv16 h5, vsum against the DSNet-style peer.
+
+Both sides start the same way, as commands in fresh processes on the same videos, with the
+same GoogLeNet state dict (planted here: torchvision's layout, seeded Kaiming init) and the
+same picks (every 15th frame):
+
+    vsum:  vsum extract V... --store S --weights W  &&  vsum store export-h5 S out.h5 --l2-normalize
+    peer:  python -m jobs.bench.peer_dsnet V... --weights W --out peer.h5
+
+Wall seconds of each side at every count of videos (the first n of the same generated set),
+the sides alternating so load drifts hit both, and the features' agreement: the lowest cosine
+between the two files' features over every step of every video (same weights and picks, so
+only the two decoders' resize differs). JSON: ``peer.<n>.peer_s|vsum_s|ratio|cosine_min``.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def peer_videos(workdir: Path, n: int, seconds: float, size: tuple[int, int] = (640, 360)
+                ) -> list[Path]:
+    """n distinct generated H.264 videos (seed = index), cached in ``workdir``."""
+    from pipeline.synth_video import SynthVideoSpec, write_synthetic_video
+
+    w, h = size
+    workdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        path = workdir / f"peer_{i:02d}_{seconds:g}s_{w}x{h}.mp4"
+        if not path.exists():
+            print(f"generating {path}…", flush=True)
+            tmp = path.with_suffix(".tmp.mp4")
+            write_synthetic_video(str(tmp), SynthVideoSpec(n_frames=int(seconds * 30), width=w,
+                                                           height=h, fps=30, seed=i, crf=30))
+            tmp.rename(path)
+        paths.append(path)
+    return paths
+
+
+def planted_googlenet(path: Path, seed: int = 0) -> Path:
+    """A torchvision-layout GoogLeNet state dict (aux heads included, as the real checkpoint
+    has them) with seeded Kaiming conv weights, so pool5 features are O(1), not ~1e-13."""
+    import torch
+    from torchvision.models import googlenet
+
+    if path.exists():
+        return path
+    torch.manual_seed(seed)
+    model = googlenet(weights=None, aux_logits=True, init_weights=False)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def _run(cmd: list[str], log: Path) -> float:
+    """Wall seconds of one command; its output goes to ``log``; a failure raises."""
+    t = time.perf_counter()
+    with open(log, "ab") as f:
+        subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True)
+    return time.perf_counter() - t
+
+
+def run_vsum(videos: list[Path], weights: Path, out_h5: Path, work: Path) -> float:
+    from jobs.bench.common import vsum_command
+
+    store = work / "vsum.zarr"
+    log = work / "vsum.log"
+    t = _run([*vsum_command(), "extract", *map(str, videos), "--store", str(store),
+              "--weights", str(weights)], log)
+    t += _run([*vsum_command(), "store", "export-h5", str(store), str(out_h5), "--l2-normalize"], log)
+    return t
+
+
+def run_peer(videos: list[Path], weights: Path, out_h5: Path, work: Path) -> float:
+    return _run([sys.executable, "-m", "jobs.bench.peer_dsnet", *map(str, videos),
+                 "--weights", str(weights), "--out", str(out_h5)], work / "peer.log")
+
+
+def compare_h5(vsum_h5: Path, peer_h5: Path) -> dict:
+    """Per video name: same picks and n_frames; lowest per-step cosine; same change points."""
+    import h5py
+
+    def by_name(h5):
+        return {(g["video_name"][()].decode() if isinstance(g["video_name"][()], bytes)
+                 else str(g["video_name"][()])): g for g in h5.values()}
+
+    cos_min, same_cps, n = 1.0, 0, 0
+    with h5py.File(vsum_h5, "r") as a, h5py.File(peer_h5, "r") as b:
+        ours, peer = by_name(a), by_name(b)
+        if set(ours) != set(peer):
+            raise RuntimeError(f"videos differ: vsum {sorted(ours)} vs peer {sorted(peer)}")
+        for name, g in ours.items():
+            p = peer[name]
+            if int(g["n_frames"][()]) != int(p["n_frames"][()]) or not np.array_equal(
+                    g["picks"][...], p["picks"][...]):
+                raise RuntimeError(f"{name}: frames or picks differ between vsum and the peer")
+            x, y = g["features"][...].astype(np.float64), p["features"][...].astype(np.float64)
+            cos = (x * y).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1) + 1e-12)
+            cos_min = min(cos_min, float(cos.min()))
+            same_cps += int(np.array_equal(g["change_points"][...], p["change_points"][...]))
+            n += 1
+    return {"cosine_min": cos_min, "videos_same_change_points": same_cps, "videos": n}
+
+
+def peer_rows(workdir: Path, counts: tuple[int, ...], seconds: float) -> dict:
+    """{n: {peer_s, vsum_s, ratio, cosine_min, ...}} for each count of videos."""
+    videos = peer_videos(workdir / "peer_videos", max(counts), seconds)
+    weights = planted_googlenet(workdir / "googlenet_planted.pth")
+    out = {}
+    for n in counts:
+        work = Path(tempfile.mkdtemp(prefix=f"vsum-bench-peer{n}-"))
+        try:
+            print(f"peer vs vsum on {n} video(s)…", flush=True)
+            peer_s = run_peer(videos[:n], weights, work / "peer.h5", work)
+            vsum_s = run_vsum(videos[:n], weights, work / "vsum.h5", work)
+            agree = compare_h5(work / "vsum.h5", work / "peer.h5")
+        except subprocess.CalledProcessError as e:
+            logs = " ".join(str(p) for p in work.glob("*.log"))
+            raise RuntimeError(f"{e.cmd[0]} failed (exit {e.returncode}); logs kept: {logs}") from None
+        shutil.rmtree(work, ignore_errors=True)
+        out[str(n)] = {"peer_s": peer_s, "vsum_s": vsum_s, "ratio": peer_s / vsum_s,
+                       "peer_s_per_video": peer_s / n, "vsum_s_per_video": vsum_s / n, **agree}
+    return out
+
+
+def peer_table(rows: dict, seconds: float) -> list[tuple[str, str, str]]:
+    out = []
+    for n, r in rows.items():
+        target = " (target >= 3x)" if n == "16" else ""
+        out.append((f"peer {n} video(s), {seconds:g} s each",
+                    f"{r['peer_s_per_video']:.1f} / {r['vsum_s_per_video']:.1f} s",
+                    f"per video, peer / vsum: {r['ratio']:.2f}x{target}; cosine min "
+                    f"{r['cosine_min']:.5f}; same KTS cuts {r['videos_same_change_points']}/{r['videos']}"))
+    return out
