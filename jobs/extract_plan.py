@@ -69,3 +69,20 @@ def manifest_statuses(store: str, storage_options) -> dict[str, str]:
     if not len(man):
         return {}
     return dict(zip(man["video_id"], man["status"]))
+
+
+def plan_work(sources: list[str], store: str, storage_options, chash: str, force: bool,
+              damaged: set[str]) -> Plan:
+    """Which sources still need work: not complete with this configuration hash, damaged
+    (``--repair``), or everything (``--force``); longest (by bytes) first."""
+    from jobs.inputs import source_size
+    from stores.ids import unique_video_ids
+
+    ids = unique_video_ids(sources)
+    hashes = complete_config_hashes(store, storage_options)
+    done = {v for v, h in (hashes or {}).items() if h == chash}
+    todo = [s for s in sources if force or ids[s] not in done or ids[s] in damaged]
+    todo.sort(key=lambda s: source_size(s, storage_options), reverse=True)
+    statuses = manifest_statuses(store, storage_options) if hashes is not None else {}
+    stale = [s for s in sources if s not in todo and statuses.get(ids[s]) != "complete"]
+    return Plan(ids, todo, stale)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs.extract import plan_work
+from jobs.extract_plan import plan_work
 from stores import layout
 from stores.dataset import StoreInputError, VideoDataset
 from stores.index import GroupReader, load_index
@@ -112,7 +112,7 @@ def test_a_writer_killed_after_the_index_leaves_no_incomplete_video_looking_comp
     assert ix.source == "scan" and "has not closed it" in ix.reason
     assert ix.complete_ids() == ["b"] and ix.ids() == ["a", "b"]
     assert "reading its 2 video groups" in capsys.readouterr().err  # says so
-    _, todo = plan_work(["/in/a.mp4", "/in/b.mp4"], str(store), None, "h1", False, set())
+    todo = plan_work(["/in/a.mp4", "/in/b.mp4"], str(store), None, "h1", False, set()).todo
     assert todo == ["/in/a.mp4"]
     # The rerun completes it; its close reads every group (the index it opened on was stale).
     job(store, ["a"])

@@ -19,7 +19,7 @@ import pytest
 from s3_server import env_for, s3_server, slow_s3  # noqa: F401  (fixtures)
 
 from jobs.bench.tiny_store import CONFIG_HASH, N_FRAMES, tiny_sources, write_tiny_store
-from jobs.extract import plan_work
+from jobs.extract_plan import plan_work
 from jobs.train import resolve_splits
 from stores.dataset import VideoDataset
 from stores.manifest import Manifest
@@ -59,7 +59,8 @@ def check_index_at_latency(s3, proxy, n: int, tmp_path: Path, monkeypatch) -> No
     pages = n // 1000  # the videos/ listing: one request per 1,000 groups
 
     # 1. planning a re-run of the same inputs: nothing to do
-    n_req, (_, todo) = requests_of(proxy, plan_work, tiny_sources(n), url, opts, CONFIG_HASH, False, set())
+    n_req, plan = requests_of(proxy, plan_work, tiny_sources(n), url, opts, CONFIG_HASH, False, set())
+    todo = plan.todo
     assert todo == []
     assert n_req <= FIXED_REQUESTS + pages, n_req
 
@@ -98,7 +99,8 @@ def test_index_on_object_storage_with_20ms_per_request(s3_server, slow_s3, tmp_p
     # parallel, say so, and plan the same.
     Manifest(url, opts, command="vsum extract")
     capfd.readouterr()
-    n_req, (_, todo) = requests_of(slow_s3, plan_work, tiny_sources(n), url, opts, CONFIG_HASH, False, set())
+    n_req, plan = requests_of(slow_s3, plan_work, tiny_sources(n), url, opts, CONFIG_HASH, False, set())
+    todo = plan.todo
     assert todo == [] and n_req >= n  # one read per group ...
     err = capfd.readouterr().err
     assert (f"store index of {url}: vsum extract opened it after its index was written and has "

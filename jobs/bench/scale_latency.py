@@ -8,7 +8,7 @@ jobs/bench/s3_loopback.py), reached through a proxy in this process that holds e
 Measured in one run, each beside the scan that reads one group after another (what vsum read
 before the store had an index: jobs/bench/scan_baseline.py), answers checked equal:
 
-    noop_plan_s           planning a re-run of the same N inputs (``jobs.extract.plan_work``)
+    noop_plan_s           planning a re-run of the same N inputs (``jobs.extract_plan.plan_work``)
     store_info_s          ``vsum store info`` (its function; output kept in memory)
     open_for_training_s   k-fold splits (``jobs.train.resolve_splits``) and the training
                           dataset with labels (``stores.dataset.VideoDataset``)
@@ -102,7 +102,7 @@ def run_latency(n: int, latency_ms: float, scan_videos: int | None, cache: str) 
     from jobs.bench import scan_baseline as scan
     from jobs.bench.s3_loopback import LatencyProxy, env_for
     from jobs.bench.tiny_store import CONFIG_HASH, tiny_sources
-    from jobs.extract import plan_work
+    from jobs.extract_plan import plan_work
     from stores.manifest import Manifest
 
     k = min(n, scan_videos or n)
@@ -122,7 +122,7 @@ def run_latency(n: int, latency_ms: float, scan_videos: int | None, cache: str) 
             s_plan = measure(proxy, scan.plan_done, url_k, opts, CONFIG_HASH)
             s_info = measure(proxy, scan.info_lines, url_k, opts)
             s_open = measure(proxy, scan.open_for_training, url_k, opts)
-            assert plan[2][1] == [] and len(s_plan[2]) == k, "a no-op re-run must plan nothing"
+            assert plan[2].todo == [] and len(s_plan[2]) == k, "a no-op re-run must plan nothing"
             assert len(info[2]) == n + 2 and indexed_info(url_k)[1:-1] == s_info[2], "info differs"
             assert len(opened[2][0]) == n and indexed_open(url_k, opts) == s_open[2], "open differs"
             for name, idx, sc in (("noop_plan", plan, s_plan), ("store_info", info, s_info),
