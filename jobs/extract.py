@@ -285,7 +285,7 @@ def _run_with_lease(sources, store, cfg, chash, actors, *, storage_options, forc
             rows, n_failed = _drive(plan, store, chash, actors, manifest, lock, storage_options=storage_options,
                                     progress=progress, new_actor=new_actor)
         else:
-            manifest.save()
+            manifest.close()  # only stale rows: the snapshot records them
     return JobResult(rows=rows, n_done=len(rows) - n_failed, n_failed=n_failed,
                      n_skipped=len(sources) - len(plan.todo))
 
@@ -341,7 +341,7 @@ def _drive(plan, store, chash, actors, manifest, lock, *, storage_options, progr
                 last_save, dirty = time.monotonic(), False
     finally:
         bar.close()
-        manifest.save()
+        manifest.close() if not in_flight else manifest.save()  # videos in flight: index stays open
     return rows, n_failed
 
 

@@ -5,7 +5,7 @@
 
 A store that does not exist yet means "everything"; a store that exists but cannot be read is
 a StoreError (never silently "everything": that would re-extract a whole corpus). Light
-imports only (zarr, pyarrow): a run with nothing to do ends here, without torch or Ray.
+imports only (zarr, pandas): a run with nothing to do ends here, without torch or Ray.
 """
 from __future__ import annotations
 
@@ -28,13 +28,13 @@ class Plan:
 
 def complete_config_hashes(store: str, storage_options) -> dict[str, str] | None:
     """{video id: config hash} of the store's complete videos; None when the store does not
-    exist. (One metadata read per video; the single place to swap for an index read.)"""
+    exist."""
     from stores import layout
 
     fs = open_existing(store, storage_options)
     if fs is None:
         return None
-    attrs = {v: fs.attrs(v) for v in fs.all_video_ids()}
+    attrs = fs.all_attrs()  # the store's index: one read for every video (stores/index.py)
     return {v: a.get("config_hash") for v, a in attrs.items() if a.get(layout.COMPLETE)}
 
 
@@ -59,22 +59,16 @@ def open_existing(store: str, storage_options):
 
 
 def manifest_statuses(store: str, storage_options) -> dict[str, str]:
-    """{video id: status} from the store's manifest (pyarrow only; {} when there is none)."""
-    import pyarrow.parquet as pq
+    """{video id: status} from the store's manifest parts, merged ({} when there are none)."""
+    from stores.manifest import read_manifest
 
-    from stores import layout
-    from stores.location import fs_and_path
-
-    # stores.manifest.manifest_uri, without importing pandas
-    fs, path = fs_and_path(f"{str(store).rstrip('/')}/{layout.MANIFEST}", storage_options)
-    if not fs.exists(path):
-        return {}
     try:
-        with fs.open(path, "rb") as f:  # ParquetFile, not read_table: that imports pandas (2 s)
-            table = pq.ParquetFile(f).read(columns=["video_id", "status"])
+        man = read_manifest(store, storage_options)
     except (OSError, ValueError, KeyError) as e:
-        raise StoreError(f"cannot read the store's manifest ({type(e).__name__})", file=path) from None
-    return dict(zip(table.column("video_id").to_pylist(), table.column("status").to_pylist()))
+        raise StoreError(f"cannot read the store's manifest ({type(e).__name__})", file=store) from None
+    if not len(man):
+        return {}
+    return dict(zip(man["video_id"], man["status"]))
 
 
 def plan_work(sources: list[str], store: str, storage_options, chash: str, force: bool,

@@ -83,6 +83,7 @@ def run(store_path: str, params, feature: str = "googlenet", progress: bool = Tr
     from stores import layout
     from stores.location import open_root
     from stores.lock import StoreLock
+    from stores.manifest import writing
     from stores.reader import FeatureStore
 
     store = FeatureStore(store_path)
@@ -95,13 +96,14 @@ def run(store_path: str, params, feature: str = "googlenet", progress: bool = Tr
     done, errors = 0, []
     with StoreLock(store_path, command="vsum kts"):
         try:
-            root = open_root(store_path, "a")
-            for vid in tqdm(with_feature, desc="kts", unit="video", disable=not progress):
-                try:
-                    segment_video(store, root, vid, feature, params)
-                    done += 1
-                except (ValueError, KeyError) as e:  # bad input: one line, go on with the rest
-                    errors.append(f"{store_path}/{layout.video_group_path(vid)}: {e}")
+            with writing(store_path, with_feature, command="vsum kts"):
+                root = open_root(store_path, "a")
+                for vid in tqdm(with_feature, desc="kts", unit="video", disable=not progress):
+                    try:
+                        segment_video(store, root, vid, feature, params)
+                        done += 1
+                    except (ValueError, KeyError) as e:  # bad input: one line, go on with the rest
+                        errors.append(f"{store_path}/{layout.video_group_path(vid)}: {e}")
         except OSError as e:  # the store, not one video: every other write would fail too
             raise StoreError(f"cannot write segments after {done} videos ({e.strerror or e})",
                              store_path) from None

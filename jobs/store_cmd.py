@@ -43,30 +43,27 @@ def register(sub) -> None:
 
 
 def info_cli(args) -> int:
+    from stores import layout
     from stores.reader import FeatureStore
 
     fs = FeatureStore(args.store)
-    ids = fs.video_ids()
-    all_ids = fs.all_video_ids()
-    print(f"store {args.store}: {len(ids)} complete videos ({len(all_ids) - len(ids)} incomplete)")
-    for vid in ids:
-        a = fs.attrs(vid)
-        arrays = ", ".join(f"{n}{list(fs.array(vid, _path(n)).shape)}" for n in fs.feature_names(vid))
-        segs = fs.array(vid, "segments/change_points").shape[0] if fs.has(vid, "segments/change_points") else 0
+    ix = fs.index()  # one read for every video (stores/index.py); a parallel scan when stale
+    ids = ix.complete_ids()
+    print(f"store {args.store}: {len(ids)} complete videos ({len(ix.ids()) - len(ids)} incomplete)")
+    for vid, shapes in zip(ids, fs.arrays_of(ids)):
+        a = ix.attrs(vid)
+        feats = sorted(p for p in shapes if p.startswith(layout.FEATURES + "/"))
+        feats += [layout.FRAMES] if layout.FRAMES in shapes else []
+        arrays = ", ".join(f"{p.removeprefix(layout.FEATURES + '/')}{list(shapes[p][0])}" for p in feats)
+        segs = shapes[layout.CHANGE_POINTS][0][0] if layout.CHANGE_POINTS in shapes else 0
         print(f"  {vid}: {a.get('n_frames')} frames @ {a.get('fps', 0):.2f} fps, T={a.get('n_steps')}, "
               f"{segs} segments, {arrays}, weights={a.get('weights')}")
     from stores.manifest import read_manifest  # pandas: only once the store is known good
 
     man = read_manifest(args.store)
     if len(man):
-        print("manifest:", dict(man["status"].value_counts()))
+        print("manifest:", {k: int(v) for k, v in man["status"].value_counts().items()})
     return 0
-
-
-def _path(name: str) -> str:
-    from stores.layout import feature_path
-
-    return feature_path(name)
 
 
 def check_cli(args) -> int:

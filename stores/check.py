@@ -12,7 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from stores import layout
+from stores.index import bounded_map
 from stores.reader import FeatureStore
+
+# Videos checked at once: their requests overlap on object storage; each holds one block.
+CHECK_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -32,45 +36,70 @@ def _arrays(group, prefix=""):
         yield from _arrays(sub, f"{prefix}{name}/")
 
 
+# Arrays kept in memory for the cross-checks below; the others (features, frames) are read one
+# block of chunks at a time, so checking a long video holds one block, not the whole array.
+_KEEP = (layout.PICKS, layout.CHANGE_POINTS, layout.N_FRAME_PER_SEG)
+BLOCK_BYTES = 64 * 2**20
+
+
+def _read_checked(vid: str, path: str, arr) -> tuple[list[Problem], np.ndarray | None]:
+    """Every chunk present, decodable and (floats) finite. -> (problems, data when kept)."""
+    if arr.nchunks_initialized != arr.nchunks and arr.size:
+        return [Problem(vid, path, f"{arr.nchunks - arr.nchunks_initialized} of "
+                                   f"{arr.nchunks} chunks missing")], None
+    if path in _KEEP or not arr.ndim:
+        blocks, step = [arr[...]], None
+    else:
+        row_bytes = max(1, arr.nbytes // max(1, arr.shape[0]))
+        step = max(arr.chunks[0], BLOCK_BYTES // row_bytes // arr.chunks[0] * arr.chunks[0])
+        blocks = (arr[i : i + step] for i in range(0, max(arr.shape[0], 1), step))
+    finite = True
+    data = None
+    for block in blocks:
+        if block.dtype.kind == "f" and not np.isfinite(block).all():
+            finite = False
+        data = block if step is None else None
+    return ([] if finite else [Problem(vid, path, "contains NaN or inf")]), data
+
+
 def check_video(fs: FeatureStore, vid: str) -> list[Problem]:
     out: list[Problem] = []
     attrs = fs.attrs(vid)
+    if not attrs.get(layout.COMPLETE):  # the group is the truth; the listing came from the index
+        return [Problem(vid, "group", "listed as complete by the store's index, but not complete")]
     n_frames = int(attrs.get("n_frames", 0))
     g = fs.group(vid)
     if layout.PICKS not in g:
         return [Problem(vid, layout.PICKS, "missing")]
     arrays = dict(_arrays(g))
+    kept: dict[str, np.ndarray] = {}
     for path, arr in arrays.items():
         try:
-            if arr.nchunks_initialized != arr.nchunks and arr.size:
-                out.append(Problem(vid, path, f"{arr.nchunks - arr.nchunks_initialized} of "
-                                              f"{arr.nchunks} chunks missing"))
-                continue
-            data = arr[...]
+            problems, data = _read_checked(vid, path, arr)
         except Exception as e:
             out.append(Problem(vid, path, f"unreadable ({type(e).__name__}: {str(e)[:100]})"))
             continue
-        if data.dtype.kind == "f" and not np.isfinite(data).all():
-            out.append(Problem(vid, path, "contains NaN or inf"))
-        arrays[path] = data
-    picks = arrays.get(layout.PICKS)
-    if not isinstance(picks, np.ndarray):
+        out += problems
+        if data is not None and not problems:
+            kept[path] = data
+    picks = kept.get(layout.PICKS)
+    if picks is None:
         return out
     T = len(picks)
     if "n_steps" in attrs and attrs["n_steps"] != T:
         out.append(Problem(vid, layout.PICKS, f"{T} picks but n_steps = {attrs['n_steps']}"))
     if T and (np.any(np.diff(picks) <= 0) or picks[0] < 0 or picks[-1] >= n_frames):
         out.append(Problem(vid, layout.PICKS, f"not strictly increasing within [0, {n_frames})"))
-    for path, data in arrays.items():
-        if not isinstance(data, np.ndarray):
-            continue
-        if (path.startswith(layout.FEATURES + "/") or path in (layout.FRAMES, layout.GTSCORE)) and len(data) != T:
-            out.append(Problem(vid, path, f"{len(data)} rows, expected T = {T}"))
-        if path in (layout.USER_SUMMARY, layout.USER_SCORES) and data.ndim == 2 and data.shape[1] != n_frames:
-            out.append(Problem(vid, path, f"{data.shape[1]} frames, expected n_frames = {n_frames}"))
-    cps = arrays.get(layout.CHANGE_POINTS)
-    if isinstance(cps, np.ndarray):
-        out += _check_segments(vid, cps, arrays.get(layout.N_FRAME_PER_SEG), n_frames)
+    readable = {p for p in arrays if not any(q.array == p for q in out)}
+    for path in sorted(readable):
+        shape = arrays[path].shape
+        if (path.startswith(layout.FEATURES + "/") or path in (layout.FRAMES, layout.GTSCORE)) and shape[0] != T:
+            out.append(Problem(vid, path, f"{shape[0]} rows, expected T = {T}"))
+        if path in (layout.USER_SUMMARY, layout.USER_SCORES) and len(shape) == 2 and shape[1] != n_frames:
+            out.append(Problem(vid, path, f"{shape[1]} frames, expected n_frames = {n_frames}"))
+    cps = kept.get(layout.CHANGE_POINTS)
+    if cps is not None:
+        out += _check_segments(vid, cps, kept.get(layout.N_FRAME_PER_SEG), n_frames)
     return out
 
 
@@ -88,8 +117,8 @@ def _check_segments(vid, cps, nfps, n_frames) -> list[Problem]:
 
 
 def check_store(path: str, storage_options=None) -> list[Problem]:
+    """Every complete video checked, ``CHECK_CONCURRENCY`` videos at a time (the listing is the
+    store's index; each video's own group is then read in full). Problems in video order."""
     fs = FeatureStore(path, storage_options)
-    problems: list[Problem] = []
-    for vid in fs.video_ids():
-        problems += check_video(fs, vid)
-    return problems
+    per_video = bounded_map(lambda vid: check_video(fs, vid), fs.video_ids(), CHECK_CONCURRENCY)
+    return [p for problems in per_video for p in problems]

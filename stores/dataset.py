@@ -40,13 +40,17 @@ class VideoDataset:
         self.need_labels = need_labels
         self.target = target
         self.n_sub = int(n_sub)
-        complete = set(self.store.video_ids())
+        complete = set(self.store.video_ids())  # the store's index: one read for all videos
         missing = [v for v in self.video_ids if v not in complete]
         if missing:
             raise StoreInputError(f"{self.store.path}: {len(missing)} video(s) not complete in the "
                                   f"store: {', '.join(missing[:5])}")
+        # Shapes from the index too (re-read in parallel only where it lacks them).
+        self._shapes = self.store.array_infos(self.video_ids, layout.feature_path(features))
+        self._labels = self.store.array_infos(self.video_ids, layout.GTSCORE) if need_labels else {}
         for v in self.video_ids:
             self._check(v)
+        self._verified: set[str] = set()  # groups read and found complete (the truth, at read time)
         budget = cache_bytes if cache_bytes is not None else int(
             os.environ.get("VSUM_CACHE_BYTES", DEFAULT_CACHE_BYTES))
         self.cached = self.nbytes() <= budget
@@ -55,34 +59,32 @@ class VideoDataset:
     # -- checks ---------------------------------------------------------------------------
     def _check(self, video_id: str) -> None:
         where = f"{self.store.path}/videos/{video_id}"
-        path = layout.feature_path(self.features)
-        if not self.store.has(video_id, path):
+        info = self._shapes[video_id]
+        if info is None:
             have = ", ".join(self.store.feature_names(video_id)) or "none"
             raise StoreInputError(f"{where}: no features {self.features!r} (has: {have})")
-        arr = self.store.array(video_id, path)
-        if len(arr.shape) < 2 or arr.shape[0] == 0:
-            raise StoreInputError(f"{where}: features {self.features!r} have shape {arr.shape}, "
+        shape = info[0]
+        if len(shape) < 2 or shape[0] == 0:
+            raise StoreInputError(f"{where}: features {self.features!r} have shape {shape}, "
                                   "expected [T, *feature_shape] with T > 0")
         if self.need_labels:
-            if not self.store.has(video_id, layout.GTSCORE):
+            if self._labels[video_id] is None:
                 raise StoreInputError(f"{where}: no {layout.GTSCORE} (this head needs labels)")
-            n = self.store.array(video_id, layout.GTSCORE).shape[0]
-            if n != arr.shape[0]:
+            n = self._labels[video_id][0][0]
+            if n != shape[0]:
                 raise StoreInputError(f"{where}: {layout.GTSCORE} has {n} steps, features have "
-                                      f"{arr.shape[0]}")
+                                      f"{shape[0]}")
 
     # -- sizes ----------------------------------------------------------------------------
     def feature_shape(self) -> tuple[int, ...]:
-        return tuple(self.store.array(self.video_ids[0], layout.feature_path(self.features)).shape[1:])
+        return tuple(self._shapes[self.video_ids[0]][0][1:])
 
     def nbytes(self) -> int:
         """float32 bytes of every requested video's features."""
-        path = layout.feature_path(self.features)
-        return sum(4 * int(np.prod(self.store.array(v, path).shape)) for v in self.video_ids)
+        return sum(4 * int(np.prod(self._shapes[v][0])) for v in self.video_ids)
 
     def lengths(self) -> dict[str, int]:
-        path = layout.feature_path(self.features)
-        return {v: int(self.store.array(v, path).shape[0]) for v in self.video_ids}
+        return {v: int(self._shapes[v][0][0]) for v in self.video_ids}
 
     # -- access ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -94,6 +96,11 @@ class VideoDataset:
     def get(self, video_id: str) -> dict:
         if video_id in self._cache:
             return self._cache[video_id]
+        if video_id not in self._verified:  # listed by the index; the group itself decides
+            if not self.store.is_complete(video_id):
+                raise StoreInputError(f"{self.store.path}/videos/{video_id}: not complete (the "
+                                      "store's index listed it; a writer changed it since)")
+            self._verified.add(video_id)
         x = self.store.features(video_id, self.features, l2_normalize=self.l2_normalize)
         x = np.ascontiguousarray(x, dtype=np.float32)
         if not np.isfinite(x).all():

@@ -202,6 +202,7 @@ def import_h5(h5_path: str, store: str, dataset: str | None = None, storage_opti
     required dataset is one line on ``log`` (stderr) and is skipped."""
     import sys
 
+    from stores.manifest import Manifest
     from stores.splits import eccv16_dataset_name
 
     dataset = dataset or eccv16_dataset_name(h5_path) or ""
@@ -209,6 +210,7 @@ def import_h5(h5_path: str, store: str, dataset: str | None = None, storage_opti
     with open_h5(h5_path) as h5:
         try:
             root = open_root(store, "a", storage_options)
+            manifest = Manifest(store, storage_options, command="vsum store import-h5")  # before any write
         except OSError as e:
             raise StoreError(f"cannot create or open the store ({e.strerror or e})", store) from None
         for key in sorted(h5.keys(), key=_natural):
@@ -221,6 +223,8 @@ def import_h5(h5_path: str, store: str, dataset: str | None = None, storage_opti
                 continue
             try:
                 result.ids.append(_write_video(root, h5_path, key, data, dataset))
-            except OSError as e:  # the store, not this video: stop
+                manifest.mark_changed(result.ids[-1])
+            except OSError as e:  # the store, not this video: stop (the index stays marked open)
                 raise StoreError(f"cannot write video {key} ({e.strerror or e})", store) from None
+        manifest.close()
     return result

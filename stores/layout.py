@@ -11,7 +11,8 @@
         labels/user_summary      uint8   [U, n_frames]
         labels/user_scores       float32 [U, n_frames]
         labels/gtsummary         float32 [T]      the dataset's own keyframes (eccv16 h5 import)
-      manifest.parquet           one row per video (written by the job driver only)
+      manifest/NNNNNNNNNN.parquet  append-only parts: one row per video (status, error,
+                                 timings) and the store's index (stores/manifest_parts.py)
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ GTSCORE = "labels/gtscore"
 USER_SUMMARY = "labels/user_summary"
 USER_SCORES = "labels/user_scores"
 GTSUMMARY = "labels/gtsummary"  # float32 [T], 0/1 at the picks (the eccv16 h5 ``gtsummary``)
-MANIFEST = "manifest.parquet"
+MANIFEST_DIR = "manifest"
+MANIFEST = "manifest.parquet"  # the single-file manifest of older stores (still read)
 COMPLETE = "complete"
 
 DEFAULT_SAMPLE_EVERY = 15  # eccv16 convention: picks = 0, 15, 30, ...

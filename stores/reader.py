@@ -1,6 +1,8 @@
 """Read a store: list complete videos, load arrays and attributes.
 
-Only groups whose ``complete`` attribute is true exist for a reader.
+Only groups whose ``complete`` attribute is true exist for a reader. Listing comes from the
+store's index (stores/index.py: one read for every video's status, attributes and array
+shapes); a video's own group stays the truth for ``is_complete``, ``attrs`` and its data.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import zarr
 
 from pipeline.errors import StoreError, StoreNotFound
 from stores import layout
+from stores.index import VideoIndex, load_index
 from stores.location import is_url, open_root
 
 
@@ -30,16 +33,50 @@ class FeatureStore:
         if "vsum_schema" not in self.root.attrs:
             raise StoreError("not a vsum store (a Zarr group without vsum_schema)", self.path)
 
-    # -- listing --------------------------------------------------------------------------
+    # -- listing (the index: one read for every video) ------------------------------------
+    _index: VideoIndex | None = None
+
+    def index(self, refresh: bool = False) -> VideoIndex:
+        """Every group's attributes (and array shapes when the manifest's snapshot has them),
+        read once per handle; ``refresh=True`` reads it again."""
+        if self._index is None or refresh:
+            self._index = load_index(self.path, self.storage_options, arrays=False)
+        return self._index
+
     def all_video_ids(self) -> list[str]:
         """Every video group, complete or not (for checks and resume logic)."""
-        if layout.VIDEOS not in self.root:
-            return []
-        return sorted(name for name, _ in self.root[layout.VIDEOS].groups())
+        return self.index().ids()
 
     def video_ids(self) -> list[str]:
         """Complete videos only, sorted."""
-        return [v for v in self.all_video_ids() if self.is_complete(v)]
+        return self.index().complete_ids()
+
+    def all_attrs(self) -> dict[str, dict]:
+        """video id -> attributes of every group, from the index (planning, listing)."""
+        ix = self.index()
+        return {v: ix.attrs(v) for v in ix.ids()}
+
+    def array_infos(self, video_ids: list[str], path: str) -> dict[str, tuple | None]:
+        """video id -> (shape, dtype) of ``path`` (None: no such array), from the index. Videos
+        whose entry lacks the array are read from their groups, in parallel: the index may
+        predate a tool that added it, or hold attributes only (a scan for listing)."""
+        ix = self.index()
+        self._reread([v for v in video_ids if v not in ix.entries or ix.array(v, path) is None])
+        return {v: (ix.array(v, path) if v in ix.entries else None) for v in video_ids}
+
+    def arrays_of(self, video_ids: list[str]) -> list[dict[str, tuple]]:
+        """Each video's arrays {path: (shape, dtype)}, from the index (read in parallel for
+        videos it has no shapes of)."""
+        ix = self.index()
+        self._reread([v for v in video_ids if not ix.knows_arrays(v)])
+        return [ix.arrays(v) if v in ix.entries else {} for v in video_ids]
+
+    def _reread(self, video_ids: list[str]) -> None:
+        if video_ids:
+            from stores.index import GroupReader
+
+            fresh = GroupReader(self.path, self.storage_options).describe(video_ids)
+            self.index().entries.update({v: e for v, e in fresh.items() if e is not None})
 
     def is_complete(self, video_id: str) -> bool:
         try:
@@ -55,11 +92,11 @@ class FeatureStore:
         return dict(self.group(video_id).attrs)
 
     def has(self, video_id: str, path: str) -> bool:
-        return path in self.group(video_id)
+        return f"{layout.video_group_path(video_id)}/{path}" in self.root  # one read, not two
 
     def array(self, video_id: str, path: str) -> zarr.Array:
-        """Lazy array handle (slice it to read chunks)."""
-        return self.group(video_id)[path]
+        """Lazy array handle (slice it to read chunks); opens the array's node directly."""
+        return self.root[f"{layout.video_group_path(video_id)}/{path}"]
 
     def load(self, video_id: str, path: str) -> np.ndarray:
         return self.array(video_id, path)[...]

@@ -206,7 +206,7 @@ def build_synthetic_store(out: str, n_videos: int = 50, seed: int = 0,
                          ("n_frames", "n_frames_container", "fps", "duration_s", "n_steps")},
                          "sec_total": time.perf_counter() - t0})
         ids.append(vid)
-    manifest.save()
+    manifest.close()
     return ids
 
 
@@ -229,6 +229,7 @@ def plant_features(store: str, name: str = "googlenet", shape: tuple = (1024,), 
     master = np.random.default_rng(seed)
     directions = _unit_rows(master, n_levels, d, CONTENT_NORM)
     done = []
+    manifest = Manifest(str(store), command="plant_features")  # groups change in place: say so first
     for vid in video_ids or fs.video_ids():
         if not fs.has(vid, layout.GTSCORE):
             raise ValueError(f"{store}/videos/{vid}: no {layout.GTSCORE} to plant features from")
@@ -247,5 +248,7 @@ def plant_features(store: str, name: str = "googlenet", shape: tuple = (1024,), 
         weights[name] = f"synthetic-from-labels(seed={seed})"
         group.attrs["weights"] = weights
         group.attrs[layout.COMPLETE] = True
+        manifest.mark_changed(vid)
         done.append(vid)
+    manifest.close()
     return done

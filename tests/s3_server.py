@@ -1,67 +1,24 @@
-"""A real S3-compatible server on loopback for tests: moto's server mode (HTTP, in a thread).
+"""A real S3-compatible server on loopback for tests (moto's server mode, HTTP, in a thread),
+and the same server behind a proxy that adds a fixed delay to every request.
 
-    with S3Server() as s3:          # or the `s3_server` fixture below
-        s3.make_bucket("vsum")
-        url, opts = "s3://vsum/store.zarr", s3.storage_options
+    def test_x(s3_server):                 # one server per test module
+        s3_server.make_bucket("vsum")
+        url, opts = "s3://vsum/store.zarr", s3_server.storage_options
+
+    def test_y(s3_server, slow_s3):        # slow_s3: a LatencyProxy in front of it (20 ms)
+        opts = slow_s3.storage_options(); slow_s3.requests   # requests so far
 
 Every client (this process, Ray workers, `vsum` subprocesses) talks to it over HTTP on
 127.0.0.1 with ``storage_options`` (endpoint, dummy keys) or ``VSUM_STORAGE_OPTIONS`` = ``s3.env``.
+The classes live in ``jobs/bench/s3_loopback.py``: ``vsum bench scale --latency-ms`` uses them too.
 """
 from __future__ import annotations
 
-import json
-import logging
-
 import pytest
 
+from jobs.bench.s3_loopback import LatencyProxy, S3Server, env_for  # noqa: F401  (re-exported)
 
-class S3Server:
-    def __init__(self):
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.endpoint = ""
-
-    def start(self) -> S3Server:
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def storage_options(self) -> dict:
-        """fsspec/s3fs options; ``use_listings_cache`` off so every process sees fresh listings."""
-        return {"endpoint_url": self.endpoint, "key": "testing", "secret": "testing",
-                "client_kwargs": {"region_name": "us-east-1"}, "use_listings_cache": False}
-
-    @property
-    def env(self) -> dict:
-        """Environment for subprocesses: the same options as JSON, plus dummy AWS settings."""
-        return {"VSUM_STORAGE_OPTIONS": json.dumps(self.storage_options),
-                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
-
-    def make_bucket(self, name: str) -> str:
-        import boto3
-
-        boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="testing",
-                     aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket=name)
-        return name
-
-    def fs(self):
-        import s3fs
-
-        return s3fs.S3FileSystem(**self.storage_options)
+LATENCY_MS = 20.0
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +28,10 @@ def s3_server():
     pytest.importorskip("s3fs")
     with S3Server() as s3:
         yield s3
+
+
+@pytest.fixture(scope="module")
+def slow_s3(s3_server):
+    """The module's server behind a proxy that holds every request ``LATENCY_MS``."""
+    with LatencyProxy(s3_server.port, LATENCY_MS) as proxy:
+        yield proxy

@@ -43,6 +43,10 @@ def assert_one_final_row_each(store: Path, ids: list[str]) -> None:
     assert fs.all_video_ids() == fs.video_ids() == sorted(ids)  # no leftover incomplete group
 
 
+def manifest_files(store: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((store / "manifest").iterdir())}
+
+
 def _pid_of(worker: str) -> int:
     return int(worker.rsplit(":", 1)[1])
 
@@ -117,11 +121,11 @@ def test_killed_driver_concurrent_job_refused_rerun_completes(ray_session, tmp_p
     try:
         _wait_for(lambda: _manifest_complete(store) == 5, 180, "5 videos done and saved", job_a)
         # Job B, started while A runs: refuses, touches nothing.
-        before = (store / "manifest.parquet").read_bytes()
+        before = manifest_files(store)
         assert vsum(["extract", *paths, "--store", str(store), "--workers", "1", *CHEAP]) == 3
         err = capsys.readouterr().err
         assert "store is in use by vsum extract" in err and f"pid {job_a.pid}" in err
-        assert (store / "manifest.parquet").read_bytes() == before
+        assert manifest_files(store) == before
     finally:
         job_a.send_signal(signal.SIGKILL)
         job_a.wait(30)
@@ -137,6 +141,72 @@ def test_killed_driver_concurrent_job_refused_rerun_completes(ray_session, tmp_p
     assert [r["video_id"] for r in res.rows] == ["v3"] and res.n_skipped == 5  # no work redone
     assert not (store / LOCK_NAME).exists()
     assert_one_final_row_each(store, names)
+    assert_same_arrays(FeatureStore(str(store)), reference_store(paths, tmp_path / "ref.zarr"))
+
+
+# A `vsum extract` driver whose first row save stops between writing the part's temporary file
+# and putting it in place (test instrumentation, in this script only), so it can be killed there.
+DRIVER_PAUSED_IN_MANIFEST_WRITE = r"""
+import os, sys, time
+import stores.manifest_parts as parts
+state = {"kind": None}
+write, link = parts.PartStore.write, os.link
+
+def write_part(self, seq, kind, *a, **k):
+    state["kind"] = kind
+    return write(self, seq, kind, *a, **k)
+
+def link_part(src, dst):
+    if state["kind"] == "rows" and dst.endswith(".parquet"):
+        open(os.environ["VSUM_TEST_PAUSED"], "w").close()
+        time.sleep(3600)
+    return link(src, dst)
+
+parts.PartStore.write, os.link = write_part, link_part
+from jobs.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.timeout(300)
+def test_driver_killed_during_a_manifest_write_loses_and_duplicates_nothing(ray_session, tmp_path):
+    """The driver is SIGKILLed in the middle of saving rows to the manifest: the manifest stays
+    readable (whole parts only), readers see the store as open and scan it, and the rerun ends
+    with one row per video, the index current again and the arrays of an uninterrupted run."""
+    from jobs.extract import run_extraction
+    from stores.index import GroupReader, load_index
+
+    names = ["w0", "w1", "w2", "w3"]
+    paths = make_videos(tmp_path / "in", names)
+    store = tmp_path / "s.zarr"
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER_PAUSED_IN_MANIFEST_WRITE)
+    paused = tmp_path / "paused"
+    # w3 hangs, so the job is still running when its periodic save (every 2 s) comes
+    env = {**os.environ, "RAY_ADDRESS": ray_session.get_runtime_context().gcs_address,
+           "VSUM_TEST_PAUSED": str(paused), "VSUM_FAULT_HANG_ON": "w3"}
+    driver = subprocess.Popen([sys.executable, str(script), "extract", *paths, "--store", str(store),
+                               "--workers", "2", *CHEAP], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    try:
+        _wait_for(paused.exists, 180, "the driver's first manifest save", driver)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(30)
+
+    assert list((store / "manifest").glob("*.tmp"))  # the part it was writing: never in place
+    man = read_manifest(str(store))
+    assert man["video_id"].is_unique and set(man["video_id"]) <= set(names)
+    assert load_index(str(store), quiet=True).source == "scan"  # the driver never closed
+
+    cfg, opts = cheap_configs()
+    res = run_extraction(paths, str(store), cfg, opts, workers=1, progress=False)
+    assert res.exit_code == 0 and "w3" in [r["video_id"] for r in res.rows]
+    assert res.n_done + res.n_skipped == len(names)
+    assert_one_final_row_each(store, names)
+    ix = load_index(str(store))
+    reader = GroupReader(str(store))
+    assert ix.source == "index" and ix.entries == reader.describe(reader.names())
     assert_same_arrays(FeatureStore(str(store)), reference_store(paths, tmp_path / "ref.zarr"))
 
 

@@ -1,5 +1,9 @@
 """``vsum bench scale``: many tiny videos through the Ray extraction job vs a plain loop, one run.
 
+With ``--latency-ms L``: the store's metadata on object storage L ms away instead (planning a
+no-op re-run, ``vsum store info``, opening for training, each beside the one-by-one scan):
+jobs/bench/scale_latency.py.
+
 Corpus: N synthetic H.264 videos (default 1,000 × 8 frames × 32×32, generated once into
 ``--cache``). Extractor: ``frames`` at 16×16 by default (decode + copy: the cheapest real
 extractor, so the job's own overhead dominates), or ``--extractor googlenet`` (random init).
@@ -26,16 +30,16 @@ groups and no incomplete one; every array equals the loop's.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+
+from jobs.bench.common import RssSampler, write_json
 
 
 def register(sub) -> None:
@@ -48,6 +52,11 @@ def register(sub) -> None:
     p.add_argument("--cache", default=os.path.expanduser("~/.cache/vsum/bench_scale"),
                    help="where the corpus is generated once")
     p.add_argument("--out", default=None, help="write the results as JSON here")
+    p.add_argument("--latency-ms", type=float, default=None,
+                   help="instead: metadata of --videos complete videos on S3 with this delay per "
+                        "request, index vs one-by-one scan (jobs/bench/scale_latency.py)")
+    p.add_argument("--scan-videos", type=int, default=None,
+                   help="with --latency-ms: run the one-by-one scans on this many videos and scale")
     p.set_defaults(func=run_cli)
 
 
@@ -65,36 +74,6 @@ def make_corpus(cache: str, n: int, n_frames: int, size: int) -> list[str]:
         write_synthetic_video(p, SynthVideoSpec(n_frames=n_frames, width=size, height=size, fps=25, seed=i))
     (folder / "DONE").write_text(f"{n} videos in {time.perf_counter() - t0:.1f} s\n")
     return paths
-
-
-class RssSampler:
-    """Driver RSS every ``period`` s in a thread: [(t, bytes)]."""
-
-    def __init__(self, period: float = 0.05):
-        import psutil
-
-        self.proc, self.period, self.samples = psutil.Process(), period, []
-        self._stop = threading.Event()
-        self._t0 = time.perf_counter()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.samples.append((time.perf_counter() - self._t0, self.proc.memory_info().rss))
-            self._stop.wait(self.period)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def at(self, frac: float) -> int:
-        """RSS at a fraction of the run's duration."""
-        t_end = self.samples[-1][0]
-        return next(r for t, r in self.samples if t >= frac * t_end)
 
 
 def _configs(extractor: str):
@@ -228,10 +207,14 @@ def format_table(r: dict) -> str:
 
 
 def run_cli(args) -> int:
-    r = run_scale(args.videos, args.frames, args.size, args.workers, args.extractor, args.cache)
-    print(format_table(r))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(r, indent=2))
+    if args.latency_ms is not None:
+        from jobs.bench import scale_latency
+
+        r = scale_latency.run_latency(args.videos, args.latency_ms, args.scan_videos, args.cache)
+        print(scale_latency.format_table(r))
+    else:
+        r = run_scale(args.videos, args.frames, args.size, args.workers, args.extractor, args.cache)
+        print(format_table(r))
+    write_json(args.out, r)
     sys.stdout.flush()
     return 0

@@ -170,19 +170,19 @@ def import_annotations(videos: list[AnnotatedVideo], store: str,
         raise UsageError("--videos is not a folder", videos_dir)
     root = _open_for_import(store)
     on_disk = find_videos(videos_dir) if videos_dir else None
-    manifest = Manifest(store)
+    complete_ids = _complete_groups(store, [_store_id(v, on_disk) for v in videos])
+    manifest = Manifest(store, command="vsum import")
     result = ImportResult()
     try:
         for video in videos:
             try:
-                _import_one(root, video, store, videos_dir, on_disk, manifest, result)
+                _import_one(root, video, store, videos_dir, on_disk, manifest, result, complete_ids)
             except (LookupError, ValueError, TypeError) as exc:  # one line; the rest goes on
                 msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 print(f"{video.source or video.name}: {msg}", file=log or sys.stderr)
                 result.failed.append((video.name, msg))
-        if result.created:
-            manifest.save()
-    except OSError as e:
+        manifest.close()
+    except OSError as e:  # the store itself: its open manifest part says the index may be stale
         done = len(result.created) + len(result.joined)
         raise StoreError(f"cannot write the store after {done} of {len(videos)} videos "
                          f"({e.strerror or e})", store) from None
@@ -190,7 +190,7 @@ def import_annotations(videos: list[AnnotatedVideo], store: str,
 
 
 def _import_one(root, video: AnnotatedVideo, store: str, videos_dir, on_disk, manifest,
-                result: ImportResult) -> None:
+                result: ImportResult, complete_ids: set[str]) -> None:
     """Join one video's labels to its extracted group, or create an annotation-only group."""
     if on_disk is not None:
         key = video_id_for(video.name)
@@ -199,16 +199,33 @@ def _import_one(root, video: AnnotatedVideo, store: str, videos_dir, on_disk, ma
         vid = on_disk[key]
     else:
         vid = video_id_for(video.name)
-    path = layout.video_group_path(vid)
-    if path in root and bool(root[path].attrs.get(layout.COMPLETE, False)):
-        _join(root[path], video)
+    if vid in complete_ids:  # read for every video at once, before the loop
+        _join(root[layout.video_group_path(vid)], video)
+        manifest.mark_changed(vid)
         result.joined.append(vid)
         return
     if on_disk is not None:
         raise LookupError(f"video {vid!r} is not extracted in {store} (run vsum extract)")
     _create(root, vid, video)
+    complete_ids.add(vid)
     result.created.append(vid)
     n = video.anno_n_frames
     manifest.update({"video_id": vid, "source": video.source, "status": "complete", "error": "",
                      "n_frames": n, "fps": float(video.fps), "duration_s": n / float(video.fps),
                      "n_steps": len(default_picks(n))})
+
+
+def _store_id(video: AnnotatedVideo, on_disk: dict[str, str] | None) -> str | None:
+    """The store id the video's labels go to (None: ``--videos`` has no file for it)."""
+    key = video_id_for(video.name)
+    return key if on_disk is None else on_disk.get(key)
+
+
+def _complete_groups(store: str, ids: list[str | None]) -> set[str]:
+    """Which of ``ids`` are complete groups, read from the groups themselves (the truth a join
+    needs) in one concurrent batch instead of one request after another."""
+    from stores.index import GroupReader
+
+    wanted = sorted({v for v in ids if v})
+    attrs = GroupReader(store).attrs(wanted)
+    return {v for v, a in attrs.items() if a and a.get(layout.COMPLETE)}
