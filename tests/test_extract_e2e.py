@@ -49,6 +49,7 @@ def _vsum(*args, **kw):
 ARGS = ["--weights", "random", "--workers", "1", "--batch-size", "8"]
 
 
+@pytest.mark.slow  # ~140 s: kill and re-run paths are also covered by tests/test_faults.py in the fast suite
 def test_killed_and_rerun_equals_uninterrupted(corpus, tmp_path):
     ref_store, store = str(tmp_path / "ref.zarr"), str(tmp_path / "killed.zarr")
     ref = _vsum("extract", str(corpus), "--store", ref_store, *ARGS)
