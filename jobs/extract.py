@@ -63,7 +63,7 @@ class _Worker:
     """A Ray actor: resolves its device, builds the extractors once, then extracts videos one at
     a time. A build failure is kept (not raised) and reported by ``ready()`` as one line."""
 
-    def __init__(self, store: str, storage_options, cfg, opts, threads: int, fault: dict | None = None):
+    def __init__(self, store: str, storage_options, cfg, opts, threads: int, faults=None):
         import dataclasses
 
         import ray
@@ -71,7 +71,7 @@ class _Worker:
         from jobs.placement import worker_device
 
         self.store, self.storage_options, self.cfg = store, storage_options, cfg
-        self.fault = fault or {}
+        self.faults = faults  # a jobs.fault_injection.Faults in the fault tests, else None
         self.root = None  # opened at the first video: the driver creates the store after ready()
         self.extractors, self.error = [], None
         self.facts = {"device": "cpu", "gpu_ids": [], "cuda_visible_devices": None}
@@ -109,7 +109,7 @@ class _Worker:
                     "error": f"{source}: worker cannot extract ({self.error[1]})"}
         if self.root is None:
             self.root = open_root(self.store, "a", self.storage_options)
-        extractors = _with_fault(self.extractors, self.fault, video_id)
+        extractors = self.faults.wrap(self.extractors, video_id) if self.faults else self.extractors
         row = extract_one(source, video_id, self.root, extractors, self.cfg, chash,
                           storage_options=self.storage_options)
         row.update(worker=f"{socket.gethostname()}:{os.getpid()}",
@@ -121,45 +121,6 @@ class _Worker:
 
             row["gpu_mem_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
         return row
-
-
-# -- TEST-ONLY fault injection (tests/test_faults.py) -------------------------------------------
-# VSUM_FAULT_EXIT_ON=<video id>: the worker os._exit()s inside that video's first model call,
-#   once (VSUM_FAULT_DIR/<video id>.exited records the pid), so Ray's retry then succeeds;
-#   without VSUM_FAULT_DIR, on every attempt.
-# VSUM_FAULT_HANG_ON=<video id>: the worker hangs inside that video (to kill a driver mid-run).
-def _fault_from_env() -> dict:
-    keys = ("VSUM_FAULT_EXIT_ON", "VSUM_FAULT_HANG_ON", "VSUM_FAULT_DIR")
-    return {k: os.environ[k] for k in keys if os.environ.get(k)}
-
-
-def _with_fault(extractors: list, fault: dict, video_id: str) -> list:
-    if video_id not in (fault.get("VSUM_FAULT_EXIT_ON"), fault.get("VSUM_FAULT_HANG_ON")):
-        return extractors
-    return [_FaultyExtractor(extractors[0], fault, video_id), *extractors[1:]]
-
-
-@dataclass
-class _FaultyExtractor:
-    inner: object
-    fault: dict
-    video_id: str
-
-    @property
-    def spec(self):
-        return self.inner.spec
-
-    def __call__(self, batch):
-        if self.fault.get("VSUM_FAULT_HANG_ON") == self.video_id:
-            time.sleep(3600)
-        if "VSUM_FAULT_DIR" not in self.fault:
-            os._exit(17)  # every attempt: a video that always kills its worker
-        marker = os.path.join(self.fault["VSUM_FAULT_DIR"], f"{self.video_id}.exited")
-        if not os.path.exists(marker):
-            with open(marker, "w") as f:
-                f.write(str(os.getpid()))
-            os._exit(17)
-        return self.inner(batch)
 
 
 # -- the job ------------------------------------------------------------------------------------
@@ -216,6 +177,7 @@ def _refuse_if_busy(store: str, storage_options) -> None:
 def _start_workers(store, storage_options, cfg, opts, *, workers, threads, gpus_per_worker, max_attempts):
     """Start the actors where ``jobs/placement.py`` says and wait until each has built its
     models; a build failure ends the job with one line naming the extractor."""
+    from jobs.fault_injection import faults_from_env
     from jobs.placement import plan_placement
     from jobs.ray_env import init_ray
 
@@ -224,10 +186,10 @@ def _start_workers(store, storage_options, cfg, opts, *, workers, threads, gpus_
                                gpus_per_worker=gpus_per_worker, workers=workers)
     Actor = ray.remote(**placement.ray_options(), max_restarts=max_attempts,
                        max_task_retries=max_attempts)(_Worker)
-    fault = _fault_from_env()
+    faults = faults_from_env()
 
     def new_actor():
-        return Actor.remote(store, storage_options, cfg, opts, threads, fault)
+        return Actor.remote(store, storage_options, cfg, opts, threads, faults)
 
     actors = [new_actor() for _ in range(placement.n_workers)]
     try:
