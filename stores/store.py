@@ -13,8 +13,6 @@ read with the same options (``filesystem_for``), as ``--storage-options`` has al
 """
 from __future__ import annotations
 
-import os
-
 from pipeline.errors import StoreError
 
 
@@ -70,18 +68,11 @@ class Store:
 
     def existing(self):
         """The store's reader, or None when there is no store at that location yet; a location
-        holding something that is not a vsum store is a StoreError (never "nothing yet")."""
-        from zarr.errors import GroupNotFoundError
-
+        holding anything else (even an empty folder) is a StoreError, never "nothing yet"."""
         try:
             return self.reader()
-        except FileNotFoundError:
+        except FileNotFoundError:  # stores' StoreNotFound, or zarr's own
             return None
-        except GroupNotFoundError:
-            if os.path.isdir(self.url) and not os.listdir(self.url):
-                return None  # an empty folder made for the store
-            raise StoreError("exists but is not a vsum store (no zarr group); choose another --store",
-                             file=self.url) from None
         except (OSError, ValueError) as e:
             raise StoreError(f"cannot read the store ({type(e).__name__}: "
                              f"{' '.join(str(e).split())[:160]})", file=self.url) from None
