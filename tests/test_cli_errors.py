@@ -203,11 +203,15 @@ def test_an_unexpected_error_is_one_line_with_a_log_file(tmp_path):
     """A bug (here: a store whose fps attribute is text) is named in one line that points to
     a log holding the traceback; VSUM_DEBUG=1 prints the traceback instead."""
     from stores.location import open_root
+    from stores.manifest import Manifest
 
     store = tmp_path / "odd.zarr"
     build_synthetic_store(str(store), n_videos=1, feature_shapes={"googlenet": (8,)},
                           min_steps=20, max_steps=30)
     open_root(str(store), "a")["videos/synth_000"].attrs["fps"] = "thirty"
+    writer = Manifest(str(store), command="test")  # a writer's close puts the change in the index
+    writer.mark_changed("synth_000")
+    writer.close()
     env = {**os.environ, "VSUM_LOG_DIR": str(tmp_path / "logs")}
     env.pop("VSUM_DEBUG", None)
     proc = _run(["store", "info", str(store)], tmp_path, env)
