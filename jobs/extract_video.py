@@ -127,15 +127,7 @@ def extract_one(source: str, video_id: str, store: Store | zarr.Group, extractor
     opener = _url_opener(source, store)
     t = time.perf_counter()
     try:
-        chash = chash or extractors_hash(cfg, extractors)
-        writer.begin({
-            "source": str(source),
-            "sample": cfg.sample.describe(),
-            "config_hash": chash,
-            "weights": {e.spec.name: e.spec.weights for e in extractors},
-            "weights_identity": {e.spec.name: e.spec.weights_identity() for e in extractors},
-            "feature_specs": {e.spec.name: e.spec.to_attrs() for e in extractors},
-        })
+        writer.begin(_first_attrs(source, cfg, chash or extractors_hash(cfg, extractors), extractors))
         requests = {e.spec.name: FrameRequest(tuple(e.spec.decode_size), e.spec.clip_len) for e in extractors}
         decoder = VideoDecoder(source, list(requests.values()), cfg.sample,
                                open_options={"io_open": opener} if opener else None,
@@ -195,6 +187,18 @@ def extract_one(source: str, video_id: str, store: Store | zarr.Group, extractor
         row["error"] = f"{row['error']}; {leftover}" if leftover else row["error"]
     row.update(timer.seconds)
     return row
+
+
+def _first_attrs(source: str, cfg: ExtractConfig, chash: str, extractors) -> dict:
+    """What a video's group records before any array: where it came from and how it is made."""
+    return {
+        "source": str(source),
+        "sample": cfg.sample.describe(),
+        "config_hash": chash,
+        "weights": {e.spec.name: e.spec.weights for e in extractors},
+        "weights_identity": {e.spec.name: e.spec.weights_identity() for e in extractors},
+        "feature_specs": {e.spec.name: e.spec.to_attrs() for e in extractors},
+    }
 
 
 def _on_cuda(extractor) -> bool:
