@@ -1,6 +1,2 @@
 """Heads: one file per model family; importing this package registers them all."""
-import importlib
-
-for _module in ("heads.dsn", "heads.csnet", "heads.unet3d_rl", "heads.crsum"):
-    if importlib.util.find_spec(_module) is not None:
-        importlib.import_module(_module)
+from heads import crsum, csnet, dsn, unet3d_rl  # noqa: F401 - imported to register the heads

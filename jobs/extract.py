@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from jobs.extract_options import add_extract_options, add_worker_options, configs_from_args  # noqa: F401
 from jobs.extract_plan import plan_work  # noqa: F401 - the planning step, also used by tests
 from pipeline.errors import EXIT_OK, EXIT_PARTIAL, UsageError, VsumError
+from stores.store import Store
 
 
 def register(sub) -> None:
@@ -63,16 +64,15 @@ class _Worker:
     """A Ray actor: resolves its device, builds the extractors once, then extracts videos one at
     a time. A build failure is kept (not raised) and reported by ``ready()`` as one line."""
 
-    def __init__(self, store: str, storage_options, cfg, opts, threads: int, fault: dict | None = None):
+    def __init__(self, store, cfg, opts, threads: int, faults=None):
         import dataclasses
 
         import ray
 
         from jobs.placement import worker_device
 
-        self.store, self.storage_options, self.cfg = store, storage_options, cfg
-        self.fault = fault or {}
-        self.root = None  # opened at the first video: the driver creates the store after ready()
+        self.store, self.cfg = store, cfg  # a stores.Store: its root is opened at the first video
+        self.faults = faults  # a jobs.fault_injection.Faults in the fault tests, else None
         self.extractors, self.error = [], None
         self.facts = {"device": "cpu", "gpu_ids": [], "cuda_visible_devices": None}
         try:
@@ -101,17 +101,13 @@ class _Worker:
         import ray
 
         from jobs.extract_video import extract_one
-        from stores.location import open_root
 
         started = time.time()
         if self.error:
             return {"video_id": video_id, "source": source, "status": "failed",
                     "error": f"{source}: worker cannot extract ({self.error[1]})"}
-        if self.root is None:
-            self.root = open_root(self.store, "a", self.storage_options)
-        extractors = _with_fault(self.extractors, self.fault, video_id)
-        row = extract_one(source, video_id, self.root, extractors, self.cfg, chash,
-                          storage_options=self.storage_options)
+        extractors = self.faults.wrap(self.extractors, video_id) if self.faults else self.extractors
+        row = extract_one(source, video_id, self.store, extractors, self.cfg, chash)
         row.update(worker=f"{socket.gethostname()}:{os.getpid()}",
                    node=ray.get_runtime_context().get_node_id()[:12], started=started, finished=time.time(),
                    device=self.facts["device"], gpu_ids=",".join(self.facts["gpu_ids"]),
@@ -123,65 +119,26 @@ class _Worker:
         return row
 
 
-# -- TEST-ONLY fault injection (tests/test_faults.py) -------------------------------------------
-# VSUM_FAULT_EXIT_ON=<video id>: the worker os._exit()s inside that video's first model call,
-#   once (VSUM_FAULT_DIR/<video id>.exited records the pid), so Ray's retry then succeeds;
-#   without VSUM_FAULT_DIR, on every attempt.
-# VSUM_FAULT_HANG_ON=<video id>: the worker hangs inside that video (to kill a driver mid-run).
-def _fault_from_env() -> dict:
-    keys = ("VSUM_FAULT_EXIT_ON", "VSUM_FAULT_HANG_ON", "VSUM_FAULT_DIR")
-    return {k: os.environ[k] for k in keys if os.environ.get(k)}
-
-
-def _with_fault(extractors: list, fault: dict, video_id: str) -> list:
-    if video_id not in (fault.get("VSUM_FAULT_EXIT_ON"), fault.get("VSUM_FAULT_HANG_ON")):
-        return extractors
-    return [_FaultyExtractor(extractors[0], fault, video_id), *extractors[1:]]
-
-
-@dataclass
-class _FaultyExtractor:
-    inner: object
-    fault: dict
-    video_id: str
-
-    @property
-    def spec(self):
-        return self.inner.spec
-
-    def __call__(self, batch):
-        if self.fault.get("VSUM_FAULT_HANG_ON") == self.video_id:
-            time.sleep(3600)
-        if "VSUM_FAULT_DIR" not in self.fault:
-            os._exit(17)  # every attempt: a video that always kills its worker
-        marker = os.path.join(self.fault["VSUM_FAULT_DIR"], f"{self.video_id}.exited")
-        if not os.path.exists(marker):
-            with open(marker, "w") as f:
-                f.write(str(os.getpid()))
-            os._exit(17)
-        return self.inner(batch)
-
-
 # -- the job ------------------------------------------------------------------------------------
-def run_extraction(sources: list[str], store: str, cfg, opts, *, workers: int | None = None,
-                   threads_per_worker: int = 1, gpus_per_worker: float = 1.0, storage_options=None,
+def run_extraction(sources: list[str], store: Store | str, cfg, opts, *, workers: int | None = None,
+                   threads_per_worker: int = 1, gpus_per_worker: float = 1.0,
                    force: bool = False, repair: bool = False, progress: bool = True,
                    max_attempts: int = 3) -> JobResult:
     """The job: resolve the weights, plan, start workers, then take the store's lease and fan
     out. Raises the VsumError family (pipeline/errors.py) for a bad weights file, option or
-    store, before the store is created; ``stores.lock.StoreLocked`` when another job holds it."""
-    from jobs.extract_plan import open_existing
+    store, before the store is created; ``stores.lock.StoreLocked`` when another job holds it.
+
+    store: a ``stores.Store``, or a path or URL (credentials from ``$VSUM_STORAGE_OPTIONS``,
+    resolved here: workers on other nodes may not have that environment)."""
     from jobs.extract_video import config_hash
     from pipeline.features import resolve_all
-    from stores.location import storage_options_from_env
 
-    if storage_options is None:  # resolved here: workers on other nodes may not have the env
-        storage_options = storage_options_from_env()
+    store = Store.at(store)
     opts = resolve_all(list(cfg.features), opts)  # files found and hashed; a download if needed
     weights = dict(opts.weights)
     chash = config_hash(cfg, opts)
-    damaged = _damaged_videos(store, storage_options) if repair and open_existing(store, storage_options) else set()
-    plan = plan_work(sources, store, storage_options, chash, force, damaged)
+    damaged = _damaged_videos(store) if repair and store.existing() else set()
+    plan = plan_work(sources, store, chash, force, damaged)
     if plan.nothing_to_do:  # no torch, no Ray, no lease: nothing will be written
         return JobResult([], 0, 0, len(sources), weights)
     actors, placement, new_actor = [], None, None
@@ -190,32 +147,33 @@ def run_extraction(sources: list[str], store: str, cfg, opts, *, workers: int | 
             from pipeline.features import check_weights
 
             check_weights(list(cfg.features), opts)  # every file fits its model, before any store
-            _refuse_if_busy(store, storage_options)  # a live lease: exit 3 before Ray starts
+            _refuse_if_busy(store)  # a live lease: exit 3 before Ray starts
             actors, placement, new_actor = _start_workers(
-                store, storage_options, cfg, opts, workers=workers, threads=threads_per_worker,
+                store, cfg, opts, workers=workers, threads=threads_per_worker,
                 gpus_per_worker=gpus_per_worker, max_attempts=max_attempts)
-        res = _run_with_lease(sources, store, cfg, chash, actors, storage_options=storage_options,
-                              force=force, damaged=damaged, progress=progress, new_actor=new_actor)
+        res = _run_with_lease(sources, store, cfg, chash, actors, force=force, damaged=damaged,
+                              progress=progress, new_actor=new_actor)
     finally:
         _kill(actors)
     res.weights, res.placement = weights, placement
     return res
 
 
-def _refuse_if_busy(store: str, storage_options) -> None:
+def _refuse_if_busy(store: Store) -> None:
     """Read (not take) the store's lease: another live job's lease refuses this one now, rather
     than after the workers have started. The lease itself is taken later, with the store."""
-    from stores.lock import StoreLock, StoreLocked
+    from stores.lock import StoreLocked
 
-    lock = StoreLock(store, storage_options, command="vsum extract")
+    lock = store.lease("vsum extract")
     info = lock.read()
     if info is not None and not lock.is_stale(info):
         raise StoreLocked(lock._busy_message(info))
 
 
-def _start_workers(store, storage_options, cfg, opts, *, workers, threads, gpus_per_worker, max_attempts):
+def _start_workers(store: Store, cfg, opts, *, workers, threads, gpus_per_worker, max_attempts):
     """Start the actors where ``jobs/placement.py`` says and wait until each has built its
     models; a build failure ends the job with one line naming the extractor."""
+    from jobs.fault_injection import faults_from_env
     from jobs.placement import plan_placement
     from jobs.ray_env import init_ray
 
@@ -224,10 +182,10 @@ def _start_workers(store, storage_options, cfg, opts, *, workers, threads, gpus_
                                gpus_per_worker=gpus_per_worker, workers=workers)
     Actor = ray.remote(**placement.ray_options(), max_restarts=max_attempts,
                        max_task_retries=max_attempts)(_Worker)
-    fault = _fault_from_env()
+    faults = faults_from_env()
 
     def new_actor():
-        return Actor.remote(store, storage_options, cfg, opts, threads, fault)
+        return Actor.remote(store, cfg, opts, threads, faults)
 
     actors = [new_actor() for _ in range(placement.n_workers)]
     try:
@@ -264,39 +222,33 @@ def _kill(actors: list) -> None:
             ray.kill(a)
 
 
-def _run_with_lease(sources, store, cfg, chash, actors, *, storage_options, force, damaged, progress,
+def _run_with_lease(sources, store: Store, cfg, chash, actors, *, force, damaged, progress,
                     new_actor) -> JobResult:
     """Create the store, take its lease, re-plan under it (another job may have finished
     videos meanwhile), mark skipped videos in the manifest, extract the rest."""
-    from stores.location import open_root
-    from stores.lock import StoreLock
-    from stores.manifest import Manifest
-
-    open_root(store, "a", storage_options)  # the store exists from here on
-    with StoreLock(store, storage_options, command="vsum extract") as lock:
-        plan = plan_work(sources, store, storage_options, chash, force, damaged)
-        manifest = Manifest(store, storage_options)
+    store.root()  # the store exists from here on
+    with store.lease("vsum extract") as lock:
+        plan = plan_work(sources, store, chash, force, damaged)
+        manifest = store.manifest()
         for s in plan.stale:
             manifest.update({"video_id": plan.ids[s], "source": s, "status": "complete", "error": ""})
         if plan.todo and not actors:
             raise VsumError("videos to extract appeared while starting; run the command again")
         rows, n_failed = [], 0
         if plan.todo:
-            rows, n_failed = _drive(plan, store, chash, actors, manifest, lock, storage_options=storage_options,
-                                    progress=progress, new_actor=new_actor)
+            rows, n_failed = _drive(plan, store, chash, actors, manifest, lock, progress=progress,
+                                    new_actor=new_actor)
         else:
             manifest.close()  # only stale rows: the snapshot records them
     return JobResult(rows=rows, n_done=len(rows) - n_failed, n_failed=n_failed,
                      n_skipped=len(sources) - len(plan.todo))
 
 
-def _drive(plan, store, chash, actors, manifest, lock, *, storage_options, progress, new_actor):
+def _drive(plan, store: Store, chash, actors, manifest, lock, *, progress, new_actor):
     """Hand videos to free actors until none is left; every result goes into the manifest."""
     import ray
     from tqdm import tqdm
 
-    from jobs.extract_video import discard_video
-    from stores.location import open_root
     from stores.lock import StoreLocked
 
     ids, rows, n_failed = plan.ids, [], 0
@@ -321,7 +273,7 @@ def _drive(plan, store, chash, actors, manifest, lock, *, storage_options, progr
                     row = {"video_id": ids[src], "source": src, "status": "failed",
                            "error": f"{src}: worker crashed ({type(e).__name__})"}
                     if isinstance(e, ray.exceptions.RayActorError):
-                        discard_video(open_root(store, "a", storage_options), ids[src])
+                        store.discard_video(ids[src])
                         actors.remove(actor)
                         actor = new_actor()  # this one is dead for good; the queue needs a live one
                         actors.append(actor)
@@ -358,10 +310,8 @@ def _log_traceback(row: dict) -> None:
     row["error"] = f"{row['error']} (traceback in {path})"
 
 
-def _damaged_videos(store: str, storage_options) -> set[str]:
-    from stores.check import check_store
-
-    return {p.video_id for p in check_store(store, storage_options) if p.video_id}
+def _damaged_videos(store: Store) -> set[str]:
+    return {p.video_id for p in store.check() if p.video_id}
 
 
 # -- the command --------------------------------------------------------------------------------
@@ -369,19 +319,19 @@ def run_cli(args) -> int:
     import json
 
     from jobs.inputs import expand_inputs
-    from stores.location import storage_options_from_env
 
     try:
-        storage_options = json.loads(args.storage_options) if args.storage_options else storage_options_from_env()
+        storage_options = json.loads(args.storage_options) if args.storage_options else None
     except ValueError as e:
         raise UsageError(f"--storage-options is not valid JSON ({e})") from None
+    store = Store(args.store, storage_options)  # None: $VSUM_STORAGE_OPTIONS
     cfg, opts = configs_from_args(args)  # every option checked: one line and exit 2 otherwise
-    sources = expand_inputs(args.inputs, storage_options)
+    sources = expand_inputs(args.inputs, store)
     if not sources:
         raise UsageError("no input videos found", file=" ".join(args.inputs))
-    res = run_extraction(sources, args.store, cfg, opts, workers=args.workers,
+    res = run_extraction(sources, store, cfg, opts, workers=args.workers,
                          threads_per_worker=args.threads_per_worker, gpus_per_worker=args.gpus_per_worker,
-                         force=args.force, repair=args.repair, storage_options=storage_options)
+                         force=args.force, repair=args.repair)
     print(f"extract: {res.n_done} complete, {res.n_failed} failed, {res.n_skipped} already complete "
           f"-> {args.store}")
     for name, w in res.weights.items():

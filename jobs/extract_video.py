@@ -18,7 +18,7 @@ import zarr
 
 from pipeline.decode import ClipBatch, DecodeError, FrameRequest, SampleRule, VideoDecoder, iter_pick_batches
 from stores import layout
-from stores.writer import VideoWriter
+from stores.store import Store
 
 
 @dataclass(frozen=True)
@@ -88,16 +88,15 @@ _FFMPEG_PROTOCOLS = ("http", "https", "rtmp", "rtsp", "file")
 
 class _URLOpener:
     """PyAV ``io_open`` callback: open an fsspec URL as a Python file object (PyAV reads
-    file-likes), with the job's storage options; ``close()`` closes what it opened."""
+    file-likes), with the store's credentials (``Store.open_input``); ``close()`` closes what
+    it opened."""
 
-    def __init__(self, storage_options: dict | None):
-        self.storage_options = storage_options or {}
+    def __init__(self, store: Store):
+        self.store = store
         self.files: list = []
 
     def __call__(self, url: str, flags: int, options: dict):
-        import fsspec
-
-        f = fsspec.open(url, "rb", **self.storage_options).open()
+        f = self.store.open_input(url)
         self.files.append(f)
         return f
 
@@ -108,30 +107,27 @@ class _URLOpener:
         self.files.clear()
 
 
-def _url_opener(source: str, storage_options: dict | None) -> _URLOpener | None:
+def _url_opener(source: str, store: Store) -> _URLOpener | None:
     proto = str(source).split("://", 1)[0].lower() if "://" in str(source) else None
-    return _URLOpener(storage_options) if proto and proto not in _FFMPEG_PROTOCOLS else None
+    return _URLOpener(store) if proto and proto not in _FFMPEG_PROTOCOLS else None
 
 
-def extract_one(source: str, video_id: str, root: zarr.Group, extractors, cfg: ExtractConfig,
-                chash: str | None = None, storage_options: dict | None = None) -> dict:
-    """Decode ``source`` (a path or a URL; fsspec URLs use ``storage_options``) once and write
-    ``videos/<video_id>``. Returns a manifest row."""
+def extract_one(source: str, video_id: str, store: Store | zarr.Group, extractors, cfg: ExtractConfig,
+                chash: str | None = None) -> dict:
+    """Decode ``source`` (a path or a URL) once and write ``videos/<video_id>``. Returns a
+    manifest row.
+
+    store: a ``stores.Store`` (fsspec URL inputs are read with its credentials), or an open
+    root group (benchmarks and tests: inputs then use ``$VSUM_STORAGE_OPTIONS``)."""
     row = {"video_id": video_id, "source": str(source), "status": "failed", "error": ""}
     timer = _Timer()
-    writer = VideoWriter(root, video_id)
-    opener = _url_opener(source, storage_options)
+    if not isinstance(store, Store):
+        store = Store.of_root(store)
+    writer = store.video_writer(video_id)
+    opener = _url_opener(source, store)
     t = time.perf_counter()
     try:
-        chash = chash or extractors_hash(cfg, extractors)
-        writer.begin({
-            "source": str(source),
-            "sample": cfg.sample.describe(),
-            "config_hash": chash,
-            "weights": {e.spec.name: e.spec.weights for e in extractors},
-            "weights_identity": {e.spec.name: e.spec.weights_identity() for e in extractors},
-            "feature_specs": {e.spec.name: e.spec.to_attrs() for e in extractors},
-        })
+        writer.begin(_first_attrs(source, cfg, chash or extractors_hash(cfg, extractors), extractors))
         requests = {e.spec.name: FrameRequest(tuple(e.spec.decode_size), e.spec.clip_len) for e in extractors}
         decoder = VideoDecoder(source, list(requests.values()), cfg.sample,
                                open_options={"io_open": opener} if opener else None,
@@ -187,10 +183,22 @@ def extract_one(source: str, video_id: str, root: zarr.Group, extractors, cfg: E
         if opener is not None:
             opener.close()
     if row["status"] != "complete":
-        leftover = discard_video(root, video_id)
+        leftover = store.discard_video(video_id)
         row["error"] = f"{row['error']}; {leftover}" if leftover else row["error"]
     row.update(timer.seconds)
     return row
+
+
+def _first_attrs(source: str, cfg: ExtractConfig, chash: str, extractors) -> dict:
+    """What a video's group records before any array: where it came from and how it is made."""
+    return {
+        "source": str(source),
+        "sample": cfg.sample.describe(),
+        "config_hash": chash,
+        "weights": {e.spec.name: e.spec.weights for e in extractors},
+        "weights_identity": {e.spec.name: e.spec.weights_identity() for e in extractors},
+        "feature_specs": {e.spec.name: e.spec.to_attrs() for e in extractors},
+    }
 
 
 def _on_cuda(extractor) -> bool:
@@ -206,15 +214,3 @@ def _batch_inputs(batch: list, requests: set[FrameRequest]) -> dict:
         items = [p.images[req] for p in batch]
         out[req] = np.stack(items) if isinstance(items[0], np.ndarray) else ClipBatch.from_refs(items)
     return out
-
-
-def discard_video(root: zarr.Group, video_id: str) -> str:
-    """Remove a failed video's partial group (it never reads as complete either way). Returns
-    "" or why the removal failed, for the video's error line."""
-    path = layout.video_group_path(video_id)
-    try:
-        if path in root:
-            del root[path]
-    except (KeyError, OSError) as e:
-        return f"its partial group could not be removed ({type(e).__name__}); it stays incomplete"
-    return ""

@@ -68,7 +68,8 @@ def run(args) -> int:
     videos, name = read_annotations(args)
     if not videos:
         raise InputError("no readable videos in the annotations", annotation_path(args))
+    from stores import Store
     from stores.importers.common import import_annotations  # zarr, pandas: once input is good
-    result = import_annotations(videos, args.store, videos_dir=args.videos)
+    result = import_annotations(videos, Store(args.store), videos_dir=args.videos)
     print(result.line(name, args.store))
     return EXIT_PARTIAL if result.failed else 0

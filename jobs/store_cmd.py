@@ -43,10 +43,10 @@ def register(sub) -> None:
 
 
 def info_cli(args) -> int:
-    from stores import layout
-    from stores.reader import FeatureStore
+    from stores import Store, layout
 
-    fs = FeatureStore(args.store)
+    store = Store(args.store)
+    fs = store.reader()
     ix = fs.index()  # one read for every video (stores/index.py); a parallel scan when stale
     ids = ix.complete_ids()
     print(f"store {args.store}: {len(ids)} complete videos ({len(ix.ids()) - len(ids)} incomplete)")
@@ -58,20 +58,18 @@ def info_cli(args) -> int:
         segs = shapes[layout.CHANGE_POINTS][0][0] if layout.CHANGE_POINTS in shapes else 0
         print(f"  {vid}: {a.get('n_frames')} frames @ {a.get('fps', 0):.2f} fps, T={a.get('n_steps')}, "
               f"{segs} segments, {arrays}, weights={a.get('weights')}")
-    from stores.manifest import read_manifest  # pandas: only once the store is known good
-
-    man = read_manifest(args.store)
+    man = store.read_manifest()  # pandas: only once the store is known good
     if len(man):
         print("manifest:", {k: int(v) for k, v in man["status"].value_counts().items()})
     return 0
 
 
 def check_cli(args) -> int:
-    from stores.check import check_store
-    from stores.reader import FeatureStore
+    from stores import Store
 
-    problems = check_store(args.store)
-    n = len(FeatureStore(args.store).video_ids())
+    store = Store(args.store)
+    problems = store.check()
+    n = len(store.reader().video_ids())
     for p in problems:
         print(f"PROBLEM {p}", file=sys.stderr)
     print(f"check: {n} complete videos, {len(problems)} problems")
@@ -79,17 +77,19 @@ def check_cli(args) -> int:
 
 
 def export_cli(args) -> int:
+    from stores import Store
     from stores.h5io import export_h5, keys_path
 
-    keys = export_h5(args.store, args.out, args.feature, args.l2_normalize)
+    keys = export_h5(Store(args.store), args.out, args.feature, args.l2_normalize)
     print(f"export-h5: {len(keys)} videos -> {args.out} (key -> video id: {keys_path(args.out)})")
     return 0
 
 
 def import_cli(args) -> int:
+    from stores import Store
     from stores.h5io import import_h5
 
-    result = import_h5(args.h5, args.store, args.dataset)
+    result = import_h5(args.h5, Store(args.store), args.dataset)
     print(f"import-h5: {len(result.ids)} videos -> {args.store}"
           + (f", {len(result.failed)} groups skipped (see above)" if result.failed else ""))
     return EXIT_PARTIAL if result.failed else 0

@@ -116,9 +116,10 @@ def _check_segments(vid, cps, nfps, n_frames) -> list[Problem]:
     return []
 
 
-def check_store(path: str, storage_options=None) -> list[Problem]:
+def check_store(path, storage_options=None) -> list[Problem]:
     """Every complete video checked, ``CHECK_CONCURRENCY`` videos at a time (the listing is the
-    store's index; each video's own group is then read in full). Problems in video order."""
+    store's index; each video's own group is then read in full). Problems in video order.
+    ``path``: a path or URL, or a ``stores.Store``."""
     fs = FeatureStore(path, storage_options)
     per_video = bounded_map(lambda vid: check_video(fs, vid), fs.video_ids(), CHECK_CONCURRENCY)
     return [p for problems in per_video for p in problems]

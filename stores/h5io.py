@@ -25,7 +25,6 @@ import numpy as np
 
 from pipeline.errors import InputError, StoreError, UsageError
 from stores import layout
-from stores.location import open_root
 from stores.reader import FeatureStore
 from stores.writer import VideoWriter
 
@@ -100,11 +99,12 @@ def _write_group(g, fs: FeatureStore, vid: str, feature: str, l2_normalize: bool
         g["gtsummary"] = (us.mean(axis=0)[picks] >= 0.5).astype(np.float32)
 
 
-def export_h5(store: str, out_path: str, feature: str = "googlenet", l2_normalize: bool = False,
+def export_h5(store, out_path: str, feature: str = "googlenet", l2_normalize: bool = False,
               storage_options=None) -> list[str]:
-    """Write every complete video with ``features/<feature>`` to ``out_path`` (keys: see the
-    module docstring) and the mapping to ``keys_path(out_path)``; returns the keys written.
-    The h5 appears only when whole (written beside it, then renamed)."""
+    """Write every complete video with ``features/<feature>`` of ``store`` (a path or URL, or a
+    ``stores.Store``) to ``out_path`` (keys: see the module docstring) and the mapping to
+    ``keys_path(out_path)``; returns the keys written. The h5 appears only when whole
+    (written beside it, then renamed)."""
     fs = FeatureStore(store, storage_options)
     vids = _exportable(fs, feature)
     if not Path(out_path).resolve().parent.is_dir():
@@ -193,26 +193,29 @@ def open_h5(h5_path: str) -> h5py.File:
     return h5
 
 
-def import_h5(h5_path: str, store: str, dataset: str | None = None, storage_options=None,
+def import_h5(h5_path: str, store, dataset: str | None = None, storage_options=None,
               log=None) -> H5Import:
     """Create one complete video group per h5 group. Ids: ``video_name`` when present, else
     the h5 key; the key is kept as the ``eccv16_key`` attribute for split files. ``dataset``
     (recorded per video, what prefixed split keys resolve against) defaults to the name in an
     eccv16 file name (``eccv16_dataset_tvsum_google_pool5.h5`` -> tvsum). A group lacking a
-    required dataset is one line on ``log`` (stderr) and is skipped."""
+    required dataset is one line on ``log`` (stderr) and is skipped. ``store``: a path or URL,
+    or a ``stores.Store``."""
     import sys
 
-    from stores.manifest import Manifest
     from stores.splits import eccv16_dataset_name
+    from stores.store import Store
+
+    store = Store.at(store, storage_options)
 
     dataset = dataset or eccv16_dataset_name(h5_path) or ""
     result = H5Import()
     with open_h5(h5_path) as h5:
         try:
-            root = open_root(store, "a", storage_options)
-            manifest = Manifest(store, storage_options, command="vsum store import-h5")  # before any write
+            root = store.root()
+            manifest = store.manifest("vsum store import-h5")  # before any write
         except OSError as e:
-            raise StoreError(f"cannot create or open the store ({e.strerror or e})", store) from None
+            raise StoreError(f"cannot create or open the store ({e.strerror or e})", store.url) from None
         for key in sorted(h5.keys(), key=_natural):
             try:
                 data = _read_group(h5[key])
@@ -225,6 +228,6 @@ def import_h5(h5_path: str, store: str, dataset: str | None = None, storage_opti
                 result.ids.append(_write_video(root, h5_path, key, data, dataset))
                 manifest.mark_changed(result.ids[-1])
             except OSError as e:  # the store, not this video: stop (the index stays marked open)
-                raise StoreError(f"cannot write video {key} ({e.strerror or e})", store) from None
+                raise StoreError(f"cannot write video {key} ({e.strerror or e})", store.url) from None
         manifest.close()
     return result

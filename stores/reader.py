@@ -15,13 +15,16 @@ from pipeline.errors import StoreError, StoreNotFound
 from stores import layout
 from stores.index import VideoIndex, load_index
 from stores.location import is_url, open_root
+from stores.store import Store
 
 
 class FeatureStore:
     """Raises ``StoreNotFound`` when nothing is at ``path`` and ``StoreError`` when what is
     there is not a vsum store (one line each, naming the path)."""
 
-    def __init__(self, path: str, storage_options: dict | None = None):
+    def __init__(self, path: str | Store, storage_options: dict | None = None):
+        if isinstance(path, Store):  # the handle carries its own options
+            path, storage_options = path.url, path.storage_options
         self.path = str(path)
         self.storage_options = storage_options
         try:

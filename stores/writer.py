@@ -107,3 +107,15 @@ def write_array(group: zarr.Group, path: str, data: np.ndarray, chunk_rows: int 
     if data.size:
         arr[...] = data
     return arr
+
+
+def discard_video(root: zarr.Group, video_id: str) -> str:
+    """Remove a failed video's partial group (it never reads as complete either way). Returns
+    "" or why the removal failed, for the video's error line."""
+    path = layout.video_group_path(video_id)
+    try:
+        if path in root:
+            del root[path]
+    except (KeyError, OSError) as e:
+        return f"its partial group could not be removed ({type(e).__name__}); it stays incomplete"
+    return ""

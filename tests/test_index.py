@@ -24,6 +24,7 @@ from stores.location import open_root
 from stores.manifest import Manifest, read_manifest
 from stores.manifest_parts import PartStore
 from stores.reader import FeatureStore
+from stores.store import Store
 from stores.writer import VideoWriter, write_array
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,7 +113,7 @@ def test_a_writer_killed_after_the_index_leaves_no_incomplete_video_looking_comp
     assert ix.source == "scan" and "has not closed it" in ix.reason
     assert ix.complete_ids() == ["b"] and ix.ids() == ["a", "b"]
     assert "reading its 2 video groups" in capsys.readouterr().err  # says so
-    todo = plan_work(["/in/a.mp4", "/in/b.mp4"], str(store), None, "h1", False, set()).todo
+    todo = plan_work(["/in/a.mp4", "/in/b.mp4"], Store(str(store)), "h1", False, set()).todo
     assert todo == ["/in/a.mp4"]
     # The rerun completes it; its close reads every group (the index it opened on was stale).
     job(store, ["a"])

@@ -24,6 +24,7 @@ from jobs.train import resolve_splits
 from stores.dataset import VideoDataset
 from stores.manifest import Manifest
 from stores.reader import FeatureStore
+from stores.store import Store
 
 VSUM = str(Path(sys.executable).parent / "vsum")
 # Requests of each operation with a current index: opening the root (zarr), the manifest's
@@ -59,7 +60,7 @@ def check_index_at_latency(s3, proxy, n: int, tmp_path: Path, monkeypatch) -> No
     pages = n // 1000  # the videos/ listing: one request per 1,000 groups
 
     # 1. planning a re-run of the same inputs: nothing to do
-    n_req, plan = requests_of(proxy, plan_work, tiny_sources(n), url, opts, CONFIG_HASH, False, set())
+    n_req, plan = requests_of(proxy, plan_work, tiny_sources(n), Store(url, opts), CONFIG_HASH, False, set())
     todo = plan.todo
     assert todo == []
     assert n_req <= FIXED_REQUESTS + pages, n_req
@@ -99,7 +100,7 @@ def test_index_on_object_storage_with_20ms_per_request(s3_server, slow_s3, tmp_p
     # parallel, say so, and plan the same.
     Manifest(url, opts, command="vsum extract")
     capfd.readouterr()
-    n_req, plan = requests_of(slow_s3, plan_work, tiny_sources(n), url, opts, CONFIG_HASH, False, set())
+    n_req, plan = requests_of(slow_s3, plan_work, tiny_sources(n), Store(url, opts), CONFIG_HASH, False, set())
     todo = plan.todo
     assert todo == [] and n_req >= n  # one read per group ...
     err = capfd.readouterr().err

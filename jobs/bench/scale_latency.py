@@ -103,6 +103,7 @@ def run_latency(n: int, latency_ms: float, scan_videos: int | None, cache: str) 
     from jobs.bench.s3_loopback import LatencyProxy, env_for
     from jobs.bench.tiny_store import CONFIG_HASH, tiny_sources
     from jobs.extract_plan import plan_work
+    from stores.store import Store
     from stores.manifest import Manifest
 
     k = min(n, scan_videos or n)
@@ -116,7 +117,7 @@ def run_latency(n: int, latency_ms: float, scan_videos: int | None, cache: str) 
         try:
             indexed_info(url_k)  # warm-up (connections, imports); not timed
             r: dict = {}
-            plan = measure(proxy, plan_work, tiny_sources(n), url, opts, CONFIG_HASH, False, set())
+            plan = measure(proxy, plan_work, tiny_sources(n), Store(url, opts), CONFIG_HASH, False, set())
             info = measure(proxy, indexed_info, url)
             opened = measure(proxy, indexed_open, url, opts)
             s_plan = measure(proxy, scan.plan_done, url_k, opts, CONFIG_HASH)
@@ -131,7 +132,7 @@ def run_latency(n: int, latency_ms: float, scan_videos: int | None, cache: str) 
                 r[f"{name}_scan_s"], r[f"{name}_scan_requests"] = sc[0] * n / k, round(sc[1] * n / k)
                 r[f"{name}_scan_measured_s"] = sc[0]
             writer = Manifest(url, opts, command="vsum bench scale")  # a writer has it open
-            fb = measure(proxy, plan_work, tiny_sources(n), url, opts, CONFIG_HASH, False, set())
+            fb = measure(proxy, plan_work, tiny_sources(n), Store(url, opts), CONFIG_HASH, False, set())
             writer.close()
             r["noop_plan_fallback_s"], r["noop_plan_fallback_requests"] = fb[0], fb[1]
             env = {**os.environ, **env_for(opts)}

@@ -22,8 +22,7 @@ from pipeline.summary import DEFAULT_RATIO, knapsack, shot_lengths, shot_scores,
 from stores import layout
 from stores.ids import unique_video_ids, video_id_for
 from stores.importers.annotated import AnnotatedVideo
-from stores.location import open_root
-from stores.manifest import Manifest
+from stores.store import Store
 from stores.writer import VideoWriter, write_array
 
 VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".flv", ".mpg", ".mpeg", ".m4v", ".wmv"}
@@ -154,24 +153,25 @@ def _create(root, vid: str, video: AnnotatedVideo) -> None:
     w.finish({**attrs, "labels_segments": "uniform-2s", "segments": "uniform-2s"})
 
 
-def _open_for_import(store: str):
+def _open_for_import(store: Store):
     try:
-        return open_root(store, "a")
+        return store.root()
     except OSError as e:
-        raise StoreError(f"cannot create or open the store ({e.strerror or e})", store) from None
+        raise StoreError(f"cannot create or open the store ({e.strerror or e})", store.url) from None
 
 
-def import_annotations(videos: list[AnnotatedVideo], store: str,
+def import_annotations(videos: list[AnnotatedVideo], store: Store | str,
                        videos_dir: str | None = None, log=None) -> ImportResult:
-    """Write every video's labels into ``store`` (see the module docstring). A bad video is
-    one line on ``log`` and the rest goes on; a store that cannot be written raises
-    ``StoreError`` (it would fail the same way for every video)."""
+    """Write every video's labels into ``store`` (a ``stores.Store``, or a path or URL; see the
+    module docstring). A bad video is one line on ``log`` and the rest goes on; a store that
+    cannot be written raises ``StoreError`` (it would fail the same way for every video)."""
     if videos_dir is not None and not Path(videos_dir).is_dir():
         raise UsageError("--videos is not a folder", videos_dir)
+    store = Store.at(store)
     root = _open_for_import(store)
     on_disk = find_videos(videos_dir) if videos_dir else None
     complete_ids = _complete_groups(store, [_store_id(v, on_disk) for v in videos])
-    manifest = Manifest(store, command="vsum import")
+    manifest = store.manifest("vsum import")
     result = ImportResult()
     try:
         for video in videos:
@@ -185,11 +185,11 @@ def import_annotations(videos: list[AnnotatedVideo], store: str,
     except OSError as e:  # the store itself: its open manifest part says the index may be stale
         done = len(result.created) + len(result.joined)
         raise StoreError(f"cannot write the store after {done} of {len(videos)} videos "
-                         f"({e.strerror or e})", store) from None
+                         f"({e.strerror or e})", store.url) from None
     return result
 
 
-def _import_one(root, video: AnnotatedVideo, store: str, videos_dir, on_disk, manifest,
+def _import_one(root, video: AnnotatedVideo, store: Store, videos_dir, on_disk, manifest,
                 result: ImportResult, complete_ids: set[str]) -> None:
     """Join one video's labels to its extracted group, or create an annotation-only group."""
     if on_disk is not None:
@@ -221,11 +221,11 @@ def _store_id(video: AnnotatedVideo, on_disk: dict[str, str] | None) -> str | No
     return key if on_disk is None else on_disk.get(key)
 
 
-def _complete_groups(store: str, ids: list[str | None]) -> set[str]:
+def _complete_groups(store: Store, ids: list[str | None]) -> set[str]:
     """Which of ``ids`` are complete groups, read from the groups themselves (the truth a join
     needs) in one concurrent batch instead of one request after another."""
     from stores.index import GroupReader
 
     wanted = sorted({v for v in ids if v})
-    attrs = GroupReader(store).attrs(wanted)
+    attrs = GroupReader(store.url, store.storage_options).attrs(wanted)
     return {v for v, a in attrs.items() if a and a.get(layout.COMPLETE)}
