@@ -236,7 +236,12 @@ def make_optimizer(model: CRSum, cfg: CRSumConfig):
 def load_cnn1(model: CRSum, path: str) -> None:
     """CRSum(1, j): CNN1 from a checkpoint ({"state_dict": …} or a bare state dict), keys
     ``cnn1.*`` or unprefixed."""
-    sd = torch.load(path, map_location="cpu", weights_only=False)
+    import pickle
+
+    try:  # tensors and plain containers only: a pickle that would run code is refused
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
+        raise ValueError(f"{path}: not a safe CNN1 checkpoint ({str(e).splitlines()[0][:160]})") from None
     sd = sd.get("state_dict", sd) if isinstance(sd, dict) else sd
     sub = {k[len("cnn1."):]: v for k, v in sd.items() if k.startswith("cnn1.")} or sd
     try:

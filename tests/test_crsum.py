@@ -152,6 +152,26 @@ def test_ablation_flags_and_pretrained_cnn1(tmp_path):
         build_crsum(bad, (32, 32, 3))
 
 
+class _OpensAFile:
+    """Unpickling this calls ``open(path, "w")``: the marker file appears if code ran."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_cnn1_checkpoint_that_would_run_code_is_refused(tmp_path):
+    donor = build_crsum(TINY, (32, 32, 3))
+    marker = tmp_path / "ran"
+    torch.save({"state_dict": donor.state_dict(), "payload": _OpensAFile(str(marker))},
+               tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="not a safe CNN1 checkpoint"):
+        build_crsum(replace(TINY, cnn1_weights=str(tmp_path / "evil.pt")), (32, 32, 3))
+    assert not marker.exists()
+
+
 def test_r3d18_trunk_keeps_time_and_loads_a_planted_checkpoint(tmp_path, monkeypatch):
     from torchvision.models.video import r3d_18
 
