@@ -42,6 +42,10 @@ def add_extract_options(p) -> None:
                    help="KTS on mean-subtracted features (for random-init features; not DSNet's recipe)")
     p.add_argument("--device", default="auto", choices=DEVICES,
                    help="auto (default: a GPU per worker when the cluster has GPUs) | cpu | cuda")
+    p.add_argument("--backend", default="eager", choices=["eager", "compile", "onnx"],
+                   help="GoogLeNet's execution path on the CPU: eager (default) | compile (torch.compile) "
+                        "| onnx (ONNX Runtime; ~2x eager on 2 cores, `vsum bench backends`); the model is "
+                        "exported or compiled once per actor (10-15 s); features equal eager's to ~1e-5")
     p.add_argument("--hwaccel", default="none", choices=HWACCELS,
                    help="hardware video decoding (falls back to software, recorded in the store)")
 
@@ -98,7 +102,8 @@ def configs_from_args(args):
     weights = parse_weights_option(args.weights, names, getattr(args, "i3d_weights", None))
     opts = ExtractorOptions(weights=weights, weights_url=args.weights_url, device=args.device,
                             batch_size=args.batch_size, st3d_arch=args.st3d_arch, spatial=args.spatial,
-                            clip_len=args.clip_len, frames_size=args.frames or 128)
+                            clip_len=args.clip_len, frames_size=args.frames or 128,
+                            backend=getattr(args, "backend", "eager"))
     sample = SampleRule(every=None, fps=args.fps) if args.fps else SampleRule(every=args.every)
     kts = None
     if not args.no_kts:

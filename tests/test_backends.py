@@ -37,3 +37,31 @@ def test_compile_backend_matches_eager():
     model, x = _small_cnn(), torch.randn(2, 3, 24, 24)
     np.testing.assert_allclose(compile_for(model, "compile", x)(x), compile_for(model, "eager", x)(x),
                                atol=1e-5)
+
+
+def test_vsum_extract_with_the_onnx_backend_gives_eager_features(tmp_path):
+    """`vsum extract --backend onnx` through the command: GoogLeNet pool5 per step as eager's
+    (cosine >= 0.9999), and the same configuration hash (a re-run with eager has nothing to do)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from extract_helpers import make_videos
+
+    from stores.reader import FeatureStore
+
+    pytest.importorskip("onnxruntime")
+    video = make_videos(tmp_path / "in", ["clip"], n_frames=100)[0]
+    vsum = str(Path(sys.executable).parent / "vsum")
+    base = [vsum, "extract", video, "--features", "googlenet", "--weights", "random", "--no-kts",
+            "--workers", "1", "--batch-size", "4"]
+    for backend, store in (("eager", "eager.zarr"), ("onnx", "onnx.zarr")):
+        res = subprocess.run([*base, "--store", str(tmp_path / store), "--backend", backend],
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-2000:]
+    eager, onnx = (FeatureStore(str(tmp_path / s)) for s in ("eager.zarr", "onnx.zarr"))
+    a, b = (fs.features("clip", "googlenet") for fs in (eager, onnx))
+    assert a.shape == b.shape and len(a) == 7  # 100 frames, every 15th: 7 steps (a short last batch)
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert cos.min() >= 0.9999 and not np.array_equal(a, b)  # the other path really ran
+    assert eager.attrs("clip")["config_hash"] == onnx.attrs("clip")["config_hash"]

@@ -111,3 +111,6 @@ class ExtractorOptions:
     spatial: int | None = None  # adaptive-pool the 3-D maps to S×S (1 = vector); None = native
     clip_len: int = 16  # consecutive decoded frames per 3-D clip, centred on the pick
     frames_size: int = 128  # side of the stored raw frame shards (frames [T, S, S, 3])
+    # GoogLeNet's execution path on the CPU: eager | compile | onnx (pipeline/features/backends.py).
+    # Not meaning-bearing (features equal eager's to ~1e-5), so not in the configuration hash.
+    backend: str = "eager"

@@ -83,6 +83,7 @@ class GoogLeNetPool5:
         model, label, _ = model_from_state(load_state_dict(w), w, opts)
         self.model = model.to(self.device).to(memory_format=torch.channels_last)
         self.batch_size = opts.batch_size
+        self.run = self._backend(opts.backend)
         self.upload = Uploader(self.device)
         self.mean = torch.tensor(MEAN, device=self.device).view(1, 3, 1, 1) * 255.0
         self.std = torch.tensor(STD, device=self.device).view(1, 3, 1, 1) * 255.0
@@ -96,6 +97,16 @@ class GoogLeNetPool5:
             **spec_weights(w, label),
         )
 
+    def _backend(self, backend: str):
+        """None (eager, channels_last: today's path) or a compiled/exported runner, built once.
+        The backends are CPU paths; on a GPU the model runs eagerly whatever was asked."""
+        if backend == "eager" or self.device.type != "cpu":
+            return None
+        from pipeline.features.backends import compile_for
+
+        example = torch.zeros(self.batch_size, 3, SIZE[0], SIZE[1]).contiguous(memory_format=torch.channels_last)
+        return compile_for(self.model, backend, example, threads=torch.get_num_threads())
+
     @torch.inference_mode()
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """frames uint8 [B, 224, 224, 3] -> float32 [B, 1024]"""
@@ -108,7 +119,7 @@ class GoogLeNetPool5:
             # NHWC uint8 viewed as NCHW is already channels_last in memory: no copy
             x = batch[i : i + self.batch_size].permute(0, 3, 1, 2).float()
             x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-            out.append(self.model(x).float().cpu().numpy())
+            out.append(self.run(x) if self.run else self.model(x).float().cpu().numpy())
         return np.concatenate(out)
 
 
