@@ -55,20 +55,18 @@ class EvalConfig:
 
 
 # -- labels (runs in workers) -------------------------------------------------------------------
-_STORES: dict = {}  # (url, options) -> FeatureStore, opened once per worker process
+_STORES: dict = {}  # URL -> FeatureStore, opened once per worker process
 
 
 def _store(store):
-    """The reader of a ``stores.Store`` (or path/URL), cached per process."""
-    import json
-
+    """The reader of a ``stores.Store`` (or path/URL), cached per process by URL (one URL is
+    one store, whichever credentials reach it)."""
     from stores.store import Store
 
     store = Store.at(store)
-    key = (store.url, json.dumps(store.storage_options, sort_keys=True, default=str))
-    if key not in _STORES:
-        _STORES[key] = store.reader()
-    return _STORES[key]
+    if store.url not in _STORES:
+        _STORES[store.url] = store.reader()
+    return _STORES[store.url]
 
 
 def load_labels(store_path, video_id: str, features: str | None = None) -> dict:
