@@ -23,7 +23,9 @@ when the store has user summaries and segments, else mean Kendall tau vs gtscore
 
 Several stores (the augmented and transfer settings): train videos may come from any store, as
 ``(store, video id)`` pairs; test videos are always in ``store`` (their predictions refer to it).
-Inside the run a video of another store is keyed ``<store>::<id>`` (``stores.dataset.ref_key``).
+Inside the run a video of another store is keyed ``<store URL>::<id>`` (``stores.dataset.ref_key``).
+Stores are ``stores.Store`` values (a path or URL is turned into one), so a Ray task that gets
+them reads every store with the credentials the driver resolved.
 Supervised targets: a head whose config has ``sup_target`` gets that target in the batch
 (``stores/targets.py``), [B, T, n] for a frame-level head (``output="frame"``, n =
 ``scores_per_step``). A model with ``predict_scores`` decides what is written as predictions
@@ -48,6 +50,7 @@ from stores import layout
 from stores.dataset import REF_SEP, MultiStoreDataset, collate, ref_key, to_device
 from stores.predictions import write_predictions
 from stores.reader import FeatureStore
+from stores.store import Store
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG_JSON = "config.json"
@@ -227,7 +230,8 @@ class _Run:
     spec: HeadSpec
     cfg: object
     options: TrainOptions
-    store: str
+    store: Store  # the test store (predictions refer to it)
+    others: list[Store]  # the run's other stores (augmented/transfer training videos)
     fstore: FeatureStore
     features: str
     l2: bool
@@ -272,12 +276,14 @@ class _Selection:
     sec_data: float = 0.0
 
 
-def train_split(head: str | HeadSpec, store: str, train_ids: list[str], test_ids: list[str],
+def train_split(head: str | HeadSpec, store: Store | str, train_ids: list[str], test_ids: list[str],
                 run_dir: str | Path, split: int, seed: int, options: TrainOptions | None = None,
-                meta: dict | None = None) -> dict:
+                meta: dict | None = None, stores: list[Store] | None = None) -> dict:
     """Train one (split, seed) and write its checkpoint, config, metrics and predictions.
 
     head: a registered name, or a HeadSpec (tests train unregistered heads this way).
+    store: the test store (a ``stores.Store``, or a path/URL); stores: the run's stores, whose
+    URLs ``(store, id)`` train items name (default: read those with ``store``'s options).
     meta: predictions metadata (run, dataset, setting, ...); head/features/store filled here.
     Returns a summary dict (paths, timings, selection, best epoch).
     """
@@ -288,11 +294,13 @@ def train_split(head: str | HeadSpec, store: str, train_ids: list[str], test_ids
     cfg = resolve_head_config(spec, options)
     seed_everything(seed)
     rng = np.random.default_rng(seed)
-    fstore = FeatureStore(store)
+    store = Store.at(store)
+    fstore = store.reader()
     if not train_ids or not test_ids:
         raise ValueError(f"split {split}: {len(train_ids)} train and {len(test_ids)} test videos")
-    train_keys, val_keys = split_validation(_as_keys(store, train_ids), options.val_fraction, rng, split)
-    run = _Run(spec=spec, cfg=cfg, options=options, store=store, fstore=fstore,
+    train_keys, val_keys = split_validation(_as_keys(store.url, train_ids), options.val_fraction, rng, split)
+    run = _Run(spec=spec, cfg=cfg, options=options, store=store,
+               others=[Store.at(s) for s in stores or ()], fstore=fstore,
                features=options.features or spec.default_features,
                l2=bool(getattr(cfg, "l2_normalize", False)), epochs=int(getattr(cfg, "epochs", 1)),
                batch_videos=int(getattr(cfg, "batch_videos", spec.batch_videos)),
@@ -342,10 +350,11 @@ def _open_data(run: _Run) -> None:
         return
     target, n_sub = target_request(run.cfg)
     keys = sorted(set(run.train_ids) | set(run.val_ids) | set(run.test_ids))
-    run.data = MultiStoreDataset(run.store, keys, run.features, l2_normalize=run.l2,
-                                 cache_bytes=run.options.cache_bytes, target=target, n_sub=n_sub)
+    run.data = MultiStoreDataset(run.store, keys, run.features, others=run.others,
+                                 l2_normalize=run.l2, cache_bytes=run.options.cache_bytes,
+                                 target=target, n_sub=n_sub)
     if getattr(run.cfg, "supervised", False):  # checks only
-        MultiStoreDataset(run.store, run.train_ids, run.features,
+        MultiStoreDataset(run.store, run.train_ids, run.features, others=run.others,
                           need_labels=target in (None, "gtscore"), cache_bytes=0)
 
 

@@ -117,20 +117,23 @@ def baseline_rows(task: dict, cfg: BaselineConfig) -> tuple[list[dict], list[str
     return rows, []
 
 
-def run_baselines(stores: list[str], report_dir: str | None = None,
+def run_baselines(stores: list, report_dir: str | None = None,
                   cfg: BaselineConfig = BaselineConfig(), client=None,
                   scheduler: str | None = None, workers: int = 2):
-    """Library entry point: -> (per_video, summary, errors)."""
-    from stores.reader import FeatureStore
+    """Library entry point: -> (per_video, summary, errors). ``stores``: ``stores.Store`` values
+    or paths/URLs; each Dask task gets its video's Store (credentials included)."""
+    from stores.store import Store
 
+    stores = [Store.at(s) for s in stores]
     tasks = []
     for s in stores:
-        fs = FeatureStore(s)
+        fs = s.reader()
         # videos without annotations (e.g. unlabelled clips in an extracted store) have no
         # human or reference summary to score against: they are not part of a baseline
         tasks += [{"store": s, "video_id": v} for v in fs.video_ids() if fs.has(v, "labels/user_summary")]
     if not tasks:
-        raise InputError(f"no labelled complete videos in {', '.join(stores)} (run vsum import first)")
+        raise InputError(f"no labelled complete videos in {', '.join(s.url for s in stores)} "
+                         "(run vsum import first)")
     client, owned = get_client(scheduler, workers, client)
     try:
         per_video, errors = run_per_video(client, tasks, baseline_rows, cfg)
@@ -162,14 +165,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from stores.reader import FeatureStore
+    from stores.store import Store
 
     if args.seeds < 0:
         raise UsageError(f"--seeds must be >= 0, got {args.seeds}")
     cfg = BaselineConfig(ratio=check_ratio(args.ratio), seeds=args.seeds, rank=parse_rank(args.rank))
     check_workers(args.workers)
-    for store in args.store:  # StoreNotFound / not a vsum store, before Dask starts
-        FeatureStore(store)
-    per_video, summary, errors = run_baselines(args.store, args.report, cfg,
+    stores = [Store(s) for s in args.store]  # the CLI edge: options from $VSUM_STORAGE_OPTIONS
+    for store in stores:  # StoreNotFound / not a vsum store, before Dask starts
+        store.reader()
+    per_video, summary, errors = run_baselines(stores, args.report, cfg,
                                                scheduler=args.scheduler, workers=args.workers)
     return finish_cli(per_video, summary, errors, args.report)

@@ -1,7 +1,8 @@
 """The per-video work of an evaluation, run on Dask workers: a video's labels read once from its
 store, then the exact protocol (``pipeline/metrics.evaluate_video``) for every prediction of it.
 
-    task {store, video_id, preds: [row dicts with the ROW_KEYS and one of
+    task {store: a stores.Store (its credentials travel with it), video_id,
+          preds: [row dicts with the ROW_KEYS and one of
           "scores" [T] step scores at the picks        (runs; kind "steps", the default)
           "scores" [T] or [n_frames], kind "scores"    (external tables: the length tells which)
           "summary" uint8 [n_frames], kind "summary"   (a ready-made keyshot summary, as given)
@@ -54,22 +55,26 @@ class EvalConfig:
 
 
 # -- labels (runs in workers) -------------------------------------------------------------------
-_STORES: dict = {}
+_STORES: dict = {}  # URL -> FeatureStore, opened once per worker process
 
 
-def _store(path: str):
-    from stores.reader import FeatureStore
+def _store(store):
+    """The reader of a ``stores.Store`` (or path/URL), cached per process by URL (one URL is
+    one store, whichever credentials reach it)."""
+    from stores.store import Store
 
-    if path not in _STORES:
-        _STORES[path] = FeatureStore(path)
-    return _STORES[path]
+    store = Store.at(store)
+    if store.url not in _STORES:
+        _STORES[store.url] = store.reader()
+    return _STORES[store.url]
 
 
-def load_labels(store_path: str, video_id: str, features: str | None = None) -> dict:
+def load_labels(store_path, video_id: str, features: str | None = None) -> dict:
     """Everything the protocol needs for one video: picks [T], n_frames, change_points [S, 2]
     (uniform 2-second segments when the store has none), user_summary [U, n], user_scores
     [U, n] | None, features [T, ...] | None, dataset, and weights: {extractor: the recorded
-    weights as one string, e.g. "random-init(seed=0)"} (empty when none are recorded)."""
+    weights as one string, e.g. "random-init(seed=0)"} (empty when none are recorded).
+    store_path: a ``stores.Store`` or a path/URL."""
     from pipeline.summary import uniform_segments
     from stores import layout
 
@@ -153,7 +158,7 @@ def score_video(scores, lab: dict, cfg: EvalConfig) -> dict[str, float]:
 
 
 def evaluate_predictions(task: dict, cfg: EvalConfig) -> tuple[list[dict], list[str]]:
-    """One video, every prediction of it. task: {store, video_id, preds: [row dicts]}."""
+    """One video, every prediction of it. task: {store (a Store), video_id, preds: [row dicts]}."""
     rows, errors = [], []
     try:
         lab = load_labels(task["store"], task["video_id"], task["preds"][0].get("features"))

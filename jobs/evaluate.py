@@ -10,6 +10,8 @@ prediction files (``--predictions``, jobs/external_eval.py) join the same per-vi
 
 The same machinery serves ``vsum baselines``. Embedded default: a local Dask cluster;
 ``--scheduler tcp://…`` uses an existing one; library callers pass a ``distributed.Client``.
+Each task holds its store as a ``stores.Store`` (URL + storage options, one value per URL): the
+workers read labels with the credentials resolved here.
 """
 from __future__ import annotations
 
@@ -21,12 +23,27 @@ from jobs.dask_eval import aggregate, close_client, get_client, run_per_video
 from jobs.eval_tasks import BUDGETS, PROTOCOLS, EvalConfig, evaluate_predictions
 from jobs.report import print_table, write_report
 from pipeline.errors import InputError, UsageError
+from stores.store import Store
 
 # -- vsum evaluate --------------------------------------------------------------------------------
-def prediction_tasks(run_dirs: list[str], store: str | None = None) -> list[dict]:
-    """Predictions of every run, grouped by (store, video): one task per video."""
+def store_values(given: Store | str | None = None) -> dict[str, Store]:
+    """URL -> Store for the stores an evaluation meets: ``given`` (when any) up front, others
+    made (options from ``$VSUM_STORAGE_OPTIONS``) on first sight through ``.setdefault``."""
+    return {} if given is None else {Store.at(given).url: Store.at(given)}
+
+
+def _store_for(known: dict[str, Store], url: str) -> Store:
+    return known.get(str(url)) or known.setdefault(str(url), Store(str(url)))
+
+
+def prediction_tasks(run_dirs: list[str], store: Store | str | None = None,
+                     known: dict[str, Store] | None = None) -> list[dict]:
+    """Predictions of every run, grouped by (store URL, video): one task per video, whose
+    ``store`` is a Store (``store`` overrides the runs' own)."""
     from stores.predictions import read_predictions, read_run_json
 
+    known = store_values(store) if known is None else known
+    store = Store.at(store).url if store is not None else None
     tasks: dict[tuple[str, str], dict] = {}
     for run in run_dirs:
         df = read_predictions(run)
@@ -38,12 +55,12 @@ def prediction_tasks(run_dirs: list[str], store: str | None = None) -> list[dict
             s = store or r.get("store") or info.get("store")
             if not s:
                 raise UsageError("its predictions name no store; pass --store", run)
-            tasks.setdefault((s, r["video_id"]), {"store": s, "video_id": r["video_id"],
+            tasks.setdefault((s, r["video_id"]), {"store": _store_for(known, s), "video_id": r["video_id"],
                                                   "preds": []})["preds"].append(r)
     return list(tasks.values())
 
 
-def evaluate_runs(run_dirs: list[str], report_dir: str | None = None, store: str | None = None,
+def evaluate_runs(run_dirs: list[str], report_dir: str | None = None, store: Store | str | None = None,
                   cfg: EvalConfig = EvalConfig(), client=None, scheduler: str | None = None,
                   workers: int = 2, n_curves: int = 4):
     """Library entry point: -> (per_video, summary, errors)."""
@@ -60,19 +77,24 @@ class Evaluation:
 
 
 def evaluate_all(run_dirs: list[str], prediction_files: list[str], names: list[str] | None,
-                 report_dir: str | None = None, store: str | None = None,
+                 report_dir: str | None = None, store: Store | str | None = None,
                  cfg: EvalConfig = EvalConfig(), client=None, scheduler: str | None = None,
                  workers: int = 2, n_curves: int = 4) -> Evaluation:
-    """Runs and external prediction files, one Dask map over their videos -> Evaluation."""
+    """Runs and external prediction files, one Dask map over their videos -> Evaluation.
+    ``store``: a ``stores.Store`` or a path/URL (labels for every prediction), or None (each
+    run's own store)."""
     from jobs import external_eval as ext
 
-    tasks = prediction_tasks(run_dirs, store) if run_dirs else []
+    known = store_values(store)
+    store = Store.at(store) if store is not None else None
+    tasks = prediction_tasks(run_dirs, store, known) if run_dirs else []
     methods, errors = {}, []
     if prediction_files:
         rows, methods, errors = ext.external_tasks(prediction_files, names, store)
-        tasks = _merge_tasks(tasks, rows)
+        tasks = _merge_tasks(tasks, rows, known)
     if not tasks:
-        exc = InputError("nothing to evaluate: no prediction matched a video of the store", store)
+        exc = InputError("nothing to evaluate: no prediction matched a video of the store",
+                         store and store.url)
         exc.problems = errors  # the lines that say why, shown before it
         raise exc
     client, owned = get_client(scheduler, workers, client)
@@ -91,12 +113,14 @@ def evaluate_all(run_dirs: list[str], prediction_files: list[str], names: list[s
     return Evaluation(per_video, summary, errors + task_errors, methods)
 
 
-def _merge_tasks(tasks: list[dict], rows: list[dict]) -> list[dict]:
-    """Prediction rows joined to the per-(store, video) tasks, so labels are read once."""
-    by = {(t["store"], t["video_id"]): t for t in tasks}
+def _merge_tasks(tasks: list[dict], rows: list[dict], known: dict[str, Store]) -> list[dict]:
+    """Prediction rows (``store``: a URL) joined to the per-(store, video) tasks, so labels are
+    read once."""
+    by = {(t["store"].url, t["video_id"]): t for t in tasks}
     for r in rows:
-        key = (r["store"], r["video_id"])
-        by.setdefault(key, {"store": key[0], "video_id": key[1], "preds": []})["preds"].append(r)
+        key = (str(r["store"]), r["video_id"])
+        by.setdefault(key, {"store": _store_for(known, key[0]), "video_id": key[1],
+                            "preds": []})["preds"].append(r)
     return list(by.values())
 
 
@@ -104,7 +128,6 @@ def _curves(tasks: list[dict], n: int) -> list[tuple]:
     """(store, video, step scores, method) of every method with step scores, for the first ``n``
     videos that have any: every method of a video in one picture."""
     from stores import layout
-    from stores.reader import FeatureStore
 
     out, videos = [], 0
     for t in tasks:
@@ -115,7 +138,7 @@ def _curves(tasks: list[dict], n: int) -> list[tuple]:
         for p in t["preds"]:
             kind = p.get("kind", "steps")
             if kind == "scores" and n_steps is None:
-                n_steps = FeatureStore(t["store"]).array(t["video_id"], layout.PICKS).shape[0]
+                n_steps = t["store"].reader().array(t["video_id"], layout.PICKS).shape[0]
             if kind == "steps" or (kind == "scores" and len(p["scores"]) == n_steps):
                 found.append((t["store"], t["video_id"], p["scores"], p["method"]))
         videos += bool(found)
@@ -183,17 +206,15 @@ def _cfg(args) -> EvalConfig:
                       protocol=args.protocol, budget=args.budget, keyframe_stride=args.keyframe_stride)
 
 
-def check_runs(run_dirs: list[str], store: str | None) -> None:
+def check_runs(run_dirs: list[str], store: Store | None) -> None:
     """Every run folder holds predictions and the labelled store exists, before Dask starts."""
-    from stores.reader import FeatureStore
-
     for run in run_dirs:
         if not Path(run).is_dir():
             raise InputError("no such run folder", run)
         if not any(Path(run).glob("predictions/split=*/seed=*.parquet")):
             raise InputError("no predictions in this run folder (predictions/split=*/seed=*.parquet)", run)
     if store is not None:
-        FeatureStore(store)
+        store.reader()
 
 
 def run(args) -> int:
@@ -207,9 +228,10 @@ def run(args) -> int:
         raise UsageError(f"--curves must be >= 0, got {args.curves}")
     if args.keyframe_stride < 1:
         raise UsageError(f"--keyframe-stride must be >= 1, got {args.keyframe_stride}")
-    check_runs(args.runs, args.store)
+    store = Store(args.store) if args.store else None  # the CLI edge: $VSUM_STORAGE_OPTIONS
+    check_runs(args.runs, store)
     try:
-        r = evaluate_all(args.runs, args.predictions, args.name, args.report, args.store, cfg,
+        r = evaluate_all(args.runs, args.predictions, args.name, args.report, store, cfg,
                          scheduler=args.scheduler, workers=args.workers, n_curves=args.curves)
     except InputError as exc:
         for line in getattr(exc, "problems", []):

@@ -48,9 +48,10 @@ def method_names(files: list[str], names: list[str] | None) -> list[str]:
     return names
 
 
-def external_tasks(files: list[str], names: list[str] | None, store: str | None):
-    """-> (prediction rows, {name: ExternalMethod}, error lines). Rows carry ``store`` and
-    ``video_id`` plus the ROW_KEYS; a file that cannot be read is one error line."""
+def external_tasks(files: list[str], names: list[str] | None, store):
+    """-> (prediction rows, {name: ExternalMethod}, error lines). ``store``: a ``stores.Store``
+    (or path/URL) or None. Rows carry ``store`` (its URL) and ``video_id`` plus the ROW_KEYS; a
+    file that cannot be read is one error line."""
     from stores.external_predictions import read_external, resolve
     from stores.splits import StoreIndex
 

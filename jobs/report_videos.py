@@ -24,7 +24,7 @@ class MethodView:
 
 @dataclass
 class VideoView:
-    store: str
+    store: object  # a stores.Store (what the evaluation tasks held) or a path
     video_id: str
     dataset: str
     fps: float

@@ -7,8 +7,9 @@
 
 - Local Ray by default (RAY_AUTH_MODE=disabled unless set); ``RAY_ADDRESS`` joins a cluster.
   Each task trains with 1 torch thread (``--threads``); ``--no-ray`` runs in this process.
-- Ray tasks see the store and RUN by path: on a cluster both must be on storage every node
-  reads (a shared file system; the store may also be an s3:// URL). On a cluster with GPUs
+- Ray tasks get the stores as ``stores.Store`` values (URL + the storage options resolved here
+  from ``$VSUM_STORAGE_OPTIONS``) and RUN by path: on a cluster both must be on storage every
+  node reads (a shared file system; the store may also be an s3:// URL). On a cluster with GPUs
   (``--device auto``, or ``cuda``) each task requests ``--gpus-per-task`` (default 1; 0.25 packs
   four small heads per GPU) and trains on the GPU Ray gives it; the device is chosen inside the
   task (``jobs/placement.py``). ``--device cpu`` or ``--gpus-per-task 0`` requests no GPU.
@@ -61,10 +62,11 @@ def _train_task(kwargs: dict) -> dict:
 
 
 def task_kwargs(plan: RunPlan, split: int, seed: int, o: dict, progress: bool) -> dict:
-    """One (split, seed) task of a planned run (plain data: it travels to a Ray worker)."""
+    """One (split, seed) task of a planned run (plain data and Store values: it travels to a Ray
+    worker, the stores' credentials with it)."""
     train_ids, test_ids = plan.pairs[split]
     info = plan.info
-    return {"head": plan.head, "store": info["store"], "train_ids": train_ids,
+    return {"head": plan.head, "store": plan.test_store, "stores": plan.stores, "train_ids": train_ids,
             "test_ids": test_ids, "run_dir": str(plan.out), "split": split, "seed": seed,
             "meta": {"dataset": info["dataset"], "setting": info["setting"]},
             "options": {"features": info["features"], "epochs": o["epochs"], "lr": o["lr"],
@@ -121,9 +123,10 @@ def _run_ray(jobs: list[dict], bar, num_cpus: int | None, gpus_per_task: float |
     # OpenMP regions (seen in CSNet's backward) using every core, so tasks would fight.
     threads = str(jobs[0]["options"]["num_threads"] or 1) if jobs else "1"
     env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
-    # Workers on other nodes need the driver's store credentials (an s3:// store on a cluster).
-    env.update({k: v for k, v in os.environ.items()
-                if k == "VSUM_STORAGE_OPTIONS" or k.startswith("AWS_")})
+    # The tasks' Store values carry $VSUM_STORAGE_OPTIONS; credentials that s3fs finds in the
+    # environment instead (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...) are not in any Store, so workers
+    # on other nodes get the driver's.
+    env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})
     remote = ray.remote(num_cpus=1, num_gpus=placement.gpus, max_retries=1,
                         runtime_env={"env_vars": env})(_train_task)
     pending = {remote.remote({**kw, "in_ray": True}): kw for kw in jobs}
@@ -160,7 +163,8 @@ def _task_error(kw: dict, e: BaseException) -> str:
 def run_training(head: str, store, splits: str, out: str, **options) -> Path:
     """Train ``head`` on every (split, seed) not yet done, then evaluate. -> the run folder.
 
-    store: one store path or a list (several stores: the augmented/transfer settings).
+    store: one ``stores.Store`` (or path/URL) or a list (several stores: the augmented/transfer
+    settings).
     options (all optional): seeds, epochs, lr, features, overrides (head config fields),
     preset (heads/presets.py), setting, test_dataset, val_fraction, legacy_best_test, device,
     use_ray, threads, evaluate, report, split_seed, missing_keys ("error" | "skip"), progress,
@@ -274,7 +278,7 @@ def check_numbers(args) -> None:
             raise UsageError(message)
 
 
-def check_splits(args) -> None:
+def check_splits(args, stores: list) -> None:
     """``kfold:K`` / ``random:K`` with a usable K, or a readable split file whose keys the
     stores hold (``--missing-keys skip`` drops absent ones) and whose datasets fit the setting;
     one line otherwise."""
@@ -288,20 +292,19 @@ def check_splits(args) -> None:
     elif not Path(spec).is_file() or not os.access(spec, os.R_OK):
         raise InputError("split file not readable", spec)
     try:
-        resolve_splits(spec, args.store, args.test_dataset, args.setting, args.split_seed,
+        resolve_splits(spec, stores, args.test_dataset, args.setting, args.split_seed,
                        args.missing_keys)
     except (ValueError, TypeError, KeyError, OSError) as e:  # bad file, absent keys, K > videos
         msg = " ".join(str(e).split()).replace("pass missing='skip'", "pass --missing-keys skip")
         raise (InputError(msg) if sep or spec in msg else InputError(msg, spec)) from None
 
 
-def check_head(args, overrides: dict) -> None:
+def check_head(args, overrides: dict, stores: list) -> None:
     """The head exists, --set keys and values fit its config (after the preset), and the stores
     have its features. (Imports torch: runs after the cheap checks.)"""
     from heads.base import HEADS, get_head
     from heads.trainer import TrainOptions, resolve_head_config
     from stores.layout import feature_path
-    from stores.reader import FeatureStore
 
     try:
         spec = get_head(args.head)
@@ -316,17 +319,17 @@ def check_head(args, overrides: dict) -> None:
     resolve_head_config(spec, TrainOptions(epochs=args.epochs, lr=args.lr,
                                            overrides={**preset, **overrides}))
     feature = args.features or spec.default_features
-    for store in args.store:
-        fs = FeatureStore(store)
+    for store in stores:
+        fs = store.reader()
         ids = fs.video_ids()
         if not any(fs.has(v, feature_path(feature)) for v in ids):
             have = sorted({n for v in ids for n in fs.feature_names(v)})
             raise UsageError(f"no complete video has features/{feature}, which {args.head} reads "
-                             f"(this store has: {', '.join(have) or 'no complete videos'})", store)
+                             f"(this store has: {', '.join(have) or 'no complete videos'})", store.url)
 
 
 def run(args) -> int:
-    from stores.reader import FeatureStore
+    from stores.store import Store
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if args.no_ray and "torch" not in sys.modules:  # see _run_ray: OpenMP reads this at load
@@ -334,15 +337,16 @@ def run(args) -> int:
     # cheap checks first (no torch, no Ray): a typo costs a second, not a cluster start
     seeds = parse_seeds(args.seeds)
     check_numbers(args)
-    for store in args.store:
-        FeatureStore(store)  # StoreNotFound / not a vsum store
-    check_splits(args)
+    stores = [Store(s) for s in args.store]  # the CLI edge: options from $VSUM_STORAGE_OPTIONS
+    for store in stores:
+        store.reader()  # StoreNotFound / not a vsum store
+    check_splits(args, stores)
     from heads.config import parse_set_options  # importing heads/ loads torch
 
     overrides = parse_set_options(args.set)
-    check_head(args, overrides)
+    check_head(args, overrides, stores)
     try:
-        run_training(args.head, args.store, args.splits, args.out, seeds=seeds,
+        run_training(args.head, stores, args.splits, args.out, seeds=seeds,
                      epochs=args.epochs, lr=args.lr, features=args.features,
                      overrides=overrides, val_fraction=args.val_fraction,
                      legacy_best_test=args.legacy_best_test, device=args.device,

@@ -10,14 +10,18 @@ Split specs: ``kfold:K`` / ``random:K`` generate the setting's splits; a split f
 ``.yml``, VASNet ``_aug`` JSON, PGL-SUM JSON, our own) resolves its keys against the stores, and
 its train/test datasets must match the setting it is run as.
 
-A split's train items are video ids of the test store or ``(store, id)`` pairs of the others;
-its test ids are all in the test store (predictions name one store).
+A split's train items are video ids of the test store or ``(store URL, id)`` pairs of the
+others; its test ids are all in the test store (predictions name one store). Stores are
+``stores.Store`` values (paths and URLs become one here, reading ``$VSUM_STORAGE_OPTIONS`` in the
+driver); run.json records their URLs.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from stores.store import Store
 
 SAME_RUN_KEYS = ("head", "features", "stores", "store", "setting", "splits", "split_seed", "config",
                  "val_fraction", "preset")
@@ -30,10 +34,21 @@ class RunPlan:
     info: dict  # run.json
     pairs: list[tuple[list, list[str]]]  # per split: (train items, test ids)
     overrides: dict  # head config overrides: the preset's, then the caller's
+    stores: list[Store]  # every store of the run (their credentials travel with them to tasks)
+
+    @property
+    def test_store(self) -> Store:
+        """The Store whose videos are tested (run.json's ``store``)."""
+        return next(s for s in self.stores if s.url == self.info["store"])
 
 
-def test_side(stores: list[str], test_dataset: str | None):
-    """-> (StoreIndex, test dataset name, the one store holding its videos)."""
+def as_stores(stores) -> list[Store]:
+    """One Store, path or URL, or a list of them -> [Store]."""
+    return [Store.at(stores)] if isinstance(stores, (str, Path, Store)) else [Store.at(s) for s in stores]
+
+
+def test_side(stores: list[Store], test_dataset: str | None):
+    """-> (StoreIndex, test dataset name, the URL of the one store holding its videos)."""
     from stores.splits import StoreIndex
 
     index = StoreIndex(stores)
@@ -55,10 +70,10 @@ def test_side(stores: list[str], test_dataset: str | None):
 def resolve_splits(spec: str, stores, test_dataset: str | None = None, setting: str = "canonical",
                    split_seed: int = 0, missing: str = "error") -> list[tuple[list, list[str]]]:
     """``kfold:K`` | ``random:K`` | a split file -> [(train items, test ids)] (see the module
-    docstring). ``stores``: one path or a list."""
+    docstring). ``stores``: one Store (or path) or a list."""
     from stores.splits import dataset_splits, read_splits
 
-    stores = [stores] if isinstance(stores, str) else list(stores)
+    stores = as_stores(stores)
     index, name, test_store = test_side(stores, test_dataset)
     kind, _, k = spec.partition(":")
     if kind in ("kfold", "random") and k.isdigit():
@@ -93,7 +108,7 @@ def check_setting(spec: str, i: int, setting: str, test_dataset: str, train_ds: 
                          f"not the {setting} setting for {test_dataset!r}")
 
 
-def run_info(head: str, stores: list[str], test_store: str, name: str, splits: str, o: dict) -> dict:
+def run_info(head: str, stores: list[Store], test_store: str, name: str, splits: str, o: dict) -> dict:
     from heads.base import get_head
     from heads.config import config_dict
     from heads.trainer import TrainOptions, resolve_head_config
@@ -103,7 +118,7 @@ def run_info(head: str, stores: list[str], test_store: str, name: str, splits: s
                                                  overrides=dict(o["overrides"] or {})))
     return {"head": head, "features": o["features"] or spec.default_features,
             "dataset": name, "setting": o["setting"], "store": str(test_store),
-            "stores": [str(s) for s in stores], "splits": splits, "split_seed": o["split_seed"],
+            "stores": [s.url for s in stores], "splits": splits, "split_seed": o["split_seed"],
             "config": config_dict(cfg), "preset": o["preset"] or "default",
             "val_fraction": o["val_fraction"],
             "selection": "validation" if o["val_fraction"] > 0 else "fixed-epochs"}
@@ -132,7 +147,7 @@ def plan_run(head: str, stores, splits: str, out: str | Path, o: dict) -> RunPla
     from heads.presets import preset_overrides
 
     get_head(head)  # unknown head: a clear error before any work
-    stores = [stores] if isinstance(stores, str) else [str(s) for s in stores]
+    stores = as_stores(stores)
     o = {**o, "overrides": {**preset_overrides(head, o["preset"]), **dict(o["overrides"] or {})}}
     _, name, test_store = test_side(stores, o["test_dataset"])
     info = run_info(head, stores, test_store, name, splits, o)
@@ -140,7 +155,7 @@ def plan_run(head: str, stores, splits: str, out: str | Path, o: dict) -> RunPla
     pairs = resolve_splits(splits, stores, name, o["setting"], o["split_seed"], o["missing_keys"])
     info.update(n_splits=len(pairs), seeds=list(o["seeds"]),
                 train_datasets=_train_datasets(pairs, stores, test_store))
-    return RunPlan(head, Path(out), info, pairs, o["overrides"])
+    return RunPlan(head, Path(out), info, pairs, o["overrides"], stores)
 
 
 def _train_datasets(pairs, stores, test_store: str) -> list[str]:

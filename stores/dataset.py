@@ -7,7 +7,8 @@ One item = one video: ``{"video_id": str, "x": float32 [T, *feature_shape], "gts
 oracle summary, gtsummary keyframes; [T, n] for frame-level heads), present when ``target`` is set.
 
 ``MultiStoreDataset`` serves videos of several stores (the augmented and transfer settings) under
-one key space: a video of the primary store keeps its id, any other is ``<store>::<id>``.
+one key space: a video of the primary store keeps its id, any other is ``<store URL>::<id>``.
+Stores are ``stores.Store`` values (or paths/URLs): each is read with its own storage options.
 
 Caching: when the estimated float32 size of every requested video fits ``cache_bytes`` (default
 2 GiB, env ``VSUM_CACHE_BYTES``), each video is read once and kept; otherwise every access
@@ -21,6 +22,7 @@ import numpy as np
 
 from stores import layout
 from stores.reader import FeatureStore
+from stores.store import Store
 
 DEFAULT_CACHE_BYTES = 2 * 1024**3
 
@@ -30,7 +32,7 @@ class StoreInputError(ValueError):
 
 
 class VideoDataset:
-    def __init__(self, store: str | FeatureStore, video_ids: list[str], features: str = "googlenet",
+    def __init__(self, store: Store | str | FeatureStore, video_ids: list[str], features: str = "googlenet",
                  l2_normalize: bool = False, need_labels: bool = False,
                  cache_bytes: int | None = None, target: str | None = None, n_sub: int = 1):
         self.store = store if isinstance(store, FeatureStore) else FeatureStore(store)
@@ -139,15 +141,24 @@ def split_key(key: str, primary: str) -> tuple[str, str]:
 class MultiStoreDataset:
     """Videos of several stores under one key space (``ref_key``); one ``VideoDataset`` per
     store, so every check and the cache work per store. ``get(key)`` -> an item whose
-    ``video_id`` is the key."""
+    ``video_id`` is the key.
 
-    def __init__(self, primary: str, keys: list[str], features: str, **kwargs):
-        self.primary = str(primary)
+    ``others``: the Stores that keys of other stores name (by URL); a URL not among them is
+    read with the primary's storage options (one command has one set of credentials)."""
+
+    def __init__(self, primary: Store | str, keys: list[str], features: str,
+                 others: list[Store] | tuple = (), **kwargs):
+        primary = Store.at(primary)
+        self.primary = primary.url
+        known = {s.url: s for s in map(Store.at, others)}
+        known[primary.url] = primary
         by_store: dict[str, list[str]] = {}
         for k in keys:
             store, vid = split_key(k, self.primary)
             by_store.setdefault(store, []).append(vid)
-        self.parts = {s: VideoDataset(s, ids, features, **kwargs) for s, ids in by_store.items()}
+        self.parts = {s: VideoDataset(known.get(s) or Store(s, primary.storage_options), ids,
+                                      features, **kwargs)
+                      for s, ids in by_store.items()}
 
     def store_of(self, key: str) -> tuple[FeatureStore, str]:
         store, vid = split_key(key, self.primary)

@@ -57,16 +57,19 @@ class Split:
 
 
 class StoreIndex:
-    """(dataset, eccv16 key) and (dataset, video id) -> VideoRef over one or more stores."""
+    """(dataset, eccv16 key) and (dataset, video id) -> VideoRef over one or more stores
+    (``stores.Store`` values, paths/URLs, or opened ``FeatureStore`` readers); a ref names its
+    store by URL."""
 
     def __init__(self, stores):
         from stores.reader import FeatureStore
+        from stores.store import Store
 
         self.by_key: dict[tuple[str, str], VideoRef] = {}
         self.by_id: dict[tuple[str, str], VideoRef] = {}
         self.datasets: dict[str, list[VideoRef]] = {}
         for s in stores:
-            fs = s if isinstance(s, FeatureStore) else FeatureStore(str(s))
+            fs = s if isinstance(s, FeatureStore) else Store.at(s).reader()
             attrs = fs.all_attrs()  # the store's index: one read, not one per video
             for vid in fs.video_ids():
                 a = attrs[vid]

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from s3_server import s3_server  # noqa: F401  (fixture)
 
 from jobs.baselines import BaselineConfig, run_baselines
 from jobs.cli import main as vsum
@@ -14,6 +15,7 @@ from stores import layout
 from stores.location import open_root
 from stores.predictions import write_predictions, write_run_json
 from stores.reader import FeatureStore
+from stores.store import Store
 from stores.writer import write_array
 
 VIDEOS = ["va", "vb", "vc"]
@@ -130,6 +132,29 @@ def test_baselines_on_dask(store, tmp_path, dask_client):
     top = summary[summary["metric"] == "kendall_tau_frame"].set_index("method")["mean"]
     assert top["human-loo"] > top["random"]  # annotators share a signal; random does not
     assert np.isnan(top["uniform"])  # a summary has no scores to rank
+
+
+def test_dask_workers_read_an_s3_store_with_the_options_its_store_value_carries(
+        store, tmp_path, dask_client, s3_server, monkeypatch):  # noqa: F811
+    """The Dask workers (started before, without storage options) and this process's
+    environment have none: evaluation and baselines read the S3 store through the Store value."""
+    monkeypatch.delenv("VSUM_STORAGE_OPTIONS", raising=False)
+    s3_server.make_bucket("evaljob")
+    s3_server.fs().put(store, "evaljob/toy.zarr", recursive=True)
+    s3 = Store("s3://evaljob/toy.zarr", s3_server.storage_options)
+    fs = FeatureStore(store)
+    run = tmp_path / "s3run"
+    write_predictions(run, 0, 0, {v: fs.load(v, layout.GTSCORE) for v in VIDEOS},
+                      {"head": "dsn", "features": "googlenet", "dataset": "toy",
+                       "setting": "canonical", "store": s3.url})
+    on_s3, _, errors = evaluate_runs([str(run)], str(tmp_path / "r"), store=s3, client=dask_client)
+    assert errors == [] and (tmp_path / "r" / "report.md").exists()
+    local, _, _ = evaluate_runs([str(run)], None, store=store, client=dask_client)
+    key = ["video_id", "metric"]
+    pd.testing.assert_series_equal(on_s3.sort_values(key)["value"].reset_index(drop=True),
+                                   local.sort_values(key)["value"].reset_index(drop=True))
+    per_video, _, errors = run_baselines([s3], None, BaselineConfig(seeds=1), client=dask_client)
+    assert errors == [] and set(per_video["video_id"]) == set(VIDEOS)
 
 
 def test_evaluate_cli_bad_run_is_one_line(tmp_path, capsys):

@@ -125,3 +125,19 @@ def test_several_datasets_need_a_test_dataset(stores, tmp_path, capsys):
                  "--out", str(tmp_path / "x"), "--no-ray"])
     err = capsys.readouterr().err
     assert code == 2 and "--test-dataset" in err and len(err.strip().splitlines()) == 1
+
+
+def test_videos_of_other_stores_are_read_with_their_own_store_values(stores):
+    """A ``<store>::<id>`` key opens that store with the options of the Store value the run
+    was given; a store not given is read with the primary's options."""
+    from stores.dataset import MultiStoreDataset, ref_key
+    from stores.store import Store
+
+    tv, su, ovp = stores["tvsum"], stores["summe"], stores["ovp"]
+    keys = ["synth_000", ref_key(su, "synth_001", tv), ref_key(ovp, "synth_000", tv)]
+    data = MultiStoreDataset(Store(tv, {"primary": 1}), keys, "googlenet",
+                             others=[Store(su, {"summe": 2})])
+    assert {s: p.store.storage_options for s, p in data.parts.items()} == {
+        tv: {"primary": 1}, su: {"summe": 2}, ovp: {"primary": 1}}
+    item = data.get(keys[1])  # a local store: the options are not used to read it
+    assert item["video_id"] == keys[1] and item["x"].shape[1] == 8

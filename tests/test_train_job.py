@@ -1,5 +1,6 @@
 """``vsum train``: resume after a kill (the real CLI in a subprocess), the Ray path with the
 session cluster, evaluation at the end, and clear refusals."""
+import json
 import os
 import signal
 import subprocess
@@ -8,10 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from s3_server import s3_server  # noqa: F401  (fixture)
 
 from jobs.cli import main
 from jobs.train import resolve_splits, run_training
 from stores.predictions import predictions_path, read_predictions, read_run_json, split_done
+from stores.store import Store
 from stores.synthetic import build_synthetic_store
 
 TINY = ["--set", "hidden=8", "--set", "lr=1e-3"]
@@ -81,6 +84,25 @@ def test_ray_path_trains_every_split_and_seed_then_evaluates(store, tmp_path, ra
                  overrides={"hidden": "8", "lr": "1e-3"}, evaluate=False, progress=False)
     assert predictions_path(run, 1, 1).stat().st_mtime_ns == stamp
     assert "4 of 4 (split, seed) pairs already done" in capsys.readouterr().out
+
+
+def test_ray_tasks_read_an_s3_store_with_the_options_its_store_value_carries(
+        tmp_path, ray_session, s3_server, monkeypatch):  # noqa: F811
+    """The workers' environment has no storage options (Ray started before they were set, and
+    the job forwards none): the Store value each task receives is all they have."""
+    s3_server.make_bucket("trainjob")
+    url, opts = "s3://trainjob/s.zarr", s3_server.storage_options
+    monkeypatch.setenv("VSUM_STORAGE_OPTIONS", json.dumps(opts))  # the builder reads the env
+    build_synthetic_store(url, n_videos=4, seed=3, min_steps=20, max_steps=30,
+                          feature_shapes={"googlenet": (16,)})
+    monkeypatch.delenv("VSUM_STORAGE_OPTIONS")
+    run = tmp_path / "s3_run"
+    run_training("dsn", Store(url, opts), "kfold:2", str(run), epochs=1,
+                 overrides={"hidden": "8"}, use_ray=True, evaluate=False, progress=False)
+    assert split_done(run, 0, 0) and split_done(run, 1, 0)
+    info = read_run_json(run)
+    assert info["store"] == url and info["stores"] == [url]  # run.json keeps the URL
+    assert set(read_predictions(run)["store"]) == {url}
 
 
 def test_a_different_run_in_the_same_folder_is_refused(store, tmp_path, capsys):
