@@ -16,7 +16,7 @@ demo: $(BIN)/vsum
 	$(BIN)/vsum demo --out $(DEMO_DIR)
 
 test: $(BIN)/vsum
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" --durations=25
 
 test-all: $(BIN)/vsum
 	$(BIN)/python -m pytest

@@ -39,6 +39,23 @@ def test_compile_backend_matches_eager():
                                atol=1e-5)
 
 
+def test_googlenet_extractor_on_the_onnx_backend_gives_eager_features():
+    """The extractor's own path (no Ray): 5 frames with batch size 4, so the ONNX graph's fixed
+    batch is padded on the last call."""
+    pytest.importorskip("onnxruntime")
+    from pipeline.features import ExtractorOptions, build_extractors
+
+    frames = np.random.default_rng(0).integers(0, 256, (5, 224, 224, 3), dtype=np.uint8)
+    eager, onnx = (build_extractors(["googlenet"], ExtractorOptions(weights="random", batch_size=4,
+                                                                    backend=b))[0]
+                   for b in ("eager", "onnx"))
+    assert onnx.run is not None and eager.run is None
+    a, b = eager(frames), onnx(frames)
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert a.shape == b.shape == (5, 1024) and cos.min() >= 0.9999
+
+
+@pytest.mark.slow  # two Ray starts and an ONNX export: ~70 s
 def test_vsum_extract_with_the_onnx_backend_gives_eager_features(tmp_path):
     """`vsum extract --backend onnx` through the command: GoogLeNet pool5 per step as eager's
     (cosine >= 0.9999), and the same configuration hash (a re-run with eager has nothing to do)."""

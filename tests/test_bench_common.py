@@ -9,8 +9,8 @@ from jobs.bench.common import RssSampler, machine_load, timed, write_json
 
 def test_rss_sampler_counts_a_child_process_and_its_pss():
     code = "import time; x = bytearray(300 * 2**20); x[::4096] = b'1' * len(x[::4096]); time.sleep(1.5)"
-    proc = subprocess.Popen([sys.executable, "-c", code])
-    with RssSampler(period=0.05, children=True, pss=True) as mem:
+    with RssSampler(period=0.05, children=True, pss=True) as mem:  # started first: the child's
+        proc = subprocess.Popen([sys.executable, "-c", code])     # 300 MB is never in start_mb
         proc.wait()
     assert proc.returncode == 0
     assert mem.peak_mb > mem.start_mb + 250  # the child's 300 MB counted with this process
