@@ -27,12 +27,11 @@ def write_inputs(store: str, out: Path, seed: int = 0) -> dict[str, list[str]]:
     from stores import layout
     from stores.predictions import write_predictions, write_run_json
     from stores.reader import FeatureStore
-    from stores.splits import _complete_attrs
 
     fs = FeatureStore(store)
     rng = np.random.default_rng(seed)
     scores = {v: rng.random(fs.array(v, layout.PICKS).shape[0]).astype(np.float32)
-              for v, _ in _complete_attrs(fs)}
+              for v in fs.video_ids()}  # complete videos, from the store's index
     meta = {"head": "bench", "features": "googlenet", "dataset": "", "setting": "canonical",
             "store": store}
     run = out / "run"
