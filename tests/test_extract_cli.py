@@ -126,6 +126,7 @@ def planted_googlenet() -> tuple[str, bytes]:
     return hashed_name("googlenet", data), data
 
 
+@pytest.mark.slow  # ~110 s under load (three extractors downloaded over loopback, then a re-run); make test-all
 @pytest.mark.timeout(400)
 def test_downloaded_weights_are_used_recorded_per_extractor_and_the_rerun_is_a_no_op(
         ray_session, video, planted_googlenet, tmp_path):
