@@ -119,7 +119,7 @@ def register(sub) -> None:
     p = sub.add_parser("eval-external", help="external prediction files vs a vsum run: same cost?")
     p.add_argument("--store", default=None, help="a labelled store (default: build a synthetic one)")
     p.add_argument("--videos", type=int, default=1000, help="videos of the synthetic store")
-    p.add_argument("--work", default="bench_eval_external", help="folder for the inputs / store")
+    p.add_argument("--work", default="bench_out/eval_external", help="folder for the inputs / store")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--out", default=None, help="write the figures as JSON here")
