@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 
 
@@ -37,23 +36,13 @@ def _serve(num_cpus: int, num_gpus: int) -> None:
 
 @contextlib.contextmanager
 def declared_gpu_ray(num_cpus: int = 4, num_gpus: int = 2, timeout_s: float = 240):
+    from ray_cluster import served_ray
+
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)
     env.pop("CUDA_VISIBLE_DEVICES", None)
-    proc = subprocess.Popen([sys.executable, __file__, str(num_cpus), str(num_gpus)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, env=env, text=True)
-    try:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the Ray process exited with {proc.wait(timeout_s)}")
-        yield json.loads(line)["address"]
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
+    with served_ray(__file__, [str(num_cpus), str(num_gpus)], env, timeout_s) as address:
+        yield address
 
 if __name__ == "__main__":
     _serve(int(sys.argv[1]), int(sys.argv[2]))

@@ -37,15 +37,15 @@ def _serve() -> None:
 
 
 @contextlib.contextmanager
-def two_node_cluster(env: dict | None = None, timeout_s: float = 180):
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", **(env or {})}
-    env.pop("RAY_ADDRESS", None)
-    proc = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+def served_ray(script: str, args: list[str], env: dict, timeout_s: float):
+    """Run ``script`` (which starts Ray, prints {"address": …} and waits for its stdin to close)
+    in a subprocess; yield the address; stop it on exit."""
+    proc = subprocess.Popen([sys.executable, script, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             env=env, text=True)
     try:
         line = proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"the Ray cluster process exited with {proc.wait(timeout_s)}")
+            raise RuntimeError(f"the Ray process exited with {proc.wait(timeout_s)}")
         yield json.loads(line)["address"]
     finally:
         proc.stdin.close()
@@ -54,6 +54,13 @@ def two_node_cluster(env: dict | None = None, timeout_s: float = 180):
         except subprocess.TimeoutExpired:
             proc.kill()
 
+
+@contextlib.contextmanager
+def two_node_cluster(env: dict | None = None, timeout_s: float = 180):
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", **(env or {})}
+    env.pop("RAY_ADDRESS", None)
+    with served_ray(__file__, [], env, timeout_s) as address:
+        yield address
 
 if __name__ == "__main__":
     _serve()
