@@ -58,7 +58,7 @@ def info_cli(args) -> int:
         segs = shapes[layout.CHANGE_POINTS][0][0] if layout.CHANGE_POINTS in shapes else 0
         print(f"  {vid}: {a.get('n_frames')} frames @ {a.get('fps', 0):.2f} fps, T={a.get('n_steps')}, "
               f"{segs} segments, {arrays}, weights={a.get('weights')}")
-    man = store.read_manifest()  # pandas: only once the store is known good
+    man = ix.manifest_rows()  # the parts read with the index: no second read
     if len(man):
         print("manifest:", {k: int(v) for k, v in man["status"].value_counts().items()})
     return 0

@@ -10,7 +10,8 @@ read again, or every group read when there was no usable snapshot.
 
 How ``load_index`` reads it, for planning, listing and opening a store:
 
-1. the manifest parts (one LIST of ``manifest/``, one GET per part: normally one, the snapshot);
+1. the manifest parts (one LIST of ``manifest/``, one GET per part: normally one, the snapshot;
+   read while step 2's listing runs);
    the snapshot is used when it is trusted and no writer has opened the store after it;
 2. a listing of ``videos/`` (one LIST per 1,000 groups): groups the snapshot does not know are
    read now (a tool that adds groups without a manifest), groups that are gone are dropped;
@@ -59,6 +60,13 @@ class VideoIndex:
     entries: dict[str, dict]
     source: str  # "index" (the manifest's snapshot) or "scan" (every group read now)
     reason: str = ""  # why it scanned
+    parts: list[Part] | None = None  # the manifest parts read with it (its rows: manifest_rows)
+
+    def manifest_rows(self):
+        """Every video's newest manifest row (pandas), from the parts read with the index."""
+        from stores.manifest_parts import merged_rows
+
+        return merged_rows(self.parts or [])
 
     def ids(self) -> list[str]:
         return sorted(self.entries)
@@ -182,12 +190,14 @@ def load_index(store_path: str, storage_options: dict | None = None, *, arrays: 
                quiet: bool = False) -> VideoIndex:
     """The store's index (see the module docstring). ``arrays=False``: a fallback scan reads
     only the groups' attributes (one GET each; enough for planning)."""
-    parts = PartStore(store_path, storage_options).read()
-    entries, reason = snapshot_entries(parts)
     reader = GroupReader(store_path, storage_options)
-    names = reader.names()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vsum-meta") as pool:
+        listing = pool.submit(reader.names)  # the two reads overlap: each costs round trips
+        parts = PartStore(store_path, storage_options).read()
+        names = listing.result()
+    entries, reason = snapshot_entries(parts)
     if entries is not None:
-        return VideoIndex(refresh(reader, entries, names), "index")
+        return VideoIndex(refresh(reader, entries, names), "index", parts=parts)
     if names and not quiet:
         say(store_path, f"{reason}; reading its {len(names)} video groups, {concurrency()} at a time")
     if arrays:
@@ -195,7 +205,7 @@ def load_index(store_path: str, storage_options: dict | None = None, *, arrays: 
     else:
         found = {v: (None if a is None else {"attrs": a, "arrays": None})
                  for v, a in reader.attrs(names).items()}
-    return VideoIndex({v: e for v, e in found.items() if e is not None}, "scan", reason)
+    return VideoIndex({v: e for v, e in found.items() if e is not None}, "scan", reason, parts)
 
 
 def say(store_path: str, line: str) -> None:

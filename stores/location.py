@@ -25,7 +25,10 @@ def open_root(path: str, mode: str = "r", storage_options: dict | None = None) -
     opts = storage_options if storage_options is not None else storage_options_from_env()
     kwargs = {"storage_options": opts} if (opts and is_url(path)) else {}
     if mode == "r":
-        return zarr.open_group(path, mode="r", use_consolidated=False, **kwargs)
+        try:  # vsum writes Zarr v3: one read of zarr.json, no probes for v2's three files
+            return zarr.open_group(path, mode="r", use_consolidated=False, zarr_format=3, **kwargs)
+        except FileNotFoundError:  # nothing there, or a v2 group: let zarr say which
+            return zarr.open_group(path, mode="r", use_consolidated=False, **kwargs)
     root = zarr.open_group(path, mode="a", use_consolidated=False, zarr_format=3, **kwargs)
     if "vsum_schema" not in root.attrs:
         from stores import __version__
