@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from jobs.extract_options import add_extract_options, add_worker_options, configs_from_args  # noqa: F401
 from jobs.extract_plan import plan_work  # noqa: F401 - the planning step, also used by tests
-from pipeline.errors import EXIT_OK, EXIT_PARTIAL, UsageError, VsumError
+from pipeline.errors import EXIT_OK, EXIT_PARTIAL, InputError, UsageError, VsumError
 from stores.store import Store
 
 
@@ -315,6 +315,17 @@ def _damaged_videos(store: Store) -> set[str]:
 
 
 # -- the command --------------------------------------------------------------------------------
+def _refuse_if_none_exists(sources: list[str]) -> None:
+    """Not one input exists (local paths only: URLs are checked by the workers): one line and
+    exit 2 before weights, Ray or the store. With some present, the missing ones are failed rows."""
+    missing = [s for s in sources if "://" not in s and not os.path.exists(s)]
+    if missing and len(missing) == len(sources):
+        if len(missing) == 1:
+            raise InputError("no such file", missing[0])
+        raise InputError(f"none of the {len(missing)} inputs exists",
+                         f"{missing[0]} and {len(missing) - 1} more")
+
+
 def run_cli(args) -> int:
     import json
 
@@ -329,6 +340,7 @@ def run_cli(args) -> int:
     sources = expand_inputs(args.inputs, store)
     if not sources:
         raise UsageError("no input videos found", file=" ".join(args.inputs))
+    _refuse_if_none_exists(sources)
     res = run_extraction(sources, store, cfg, opts, workers=args.workers,
                          threads_per_worker=args.threads_per_worker, gpus_per_worker=args.gpus_per_worker,
                          force=args.force, repair=args.repair)

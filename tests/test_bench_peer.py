@@ -3,6 +3,7 @@ as ours), its command writes an eccv16 h5, and with the same weights its feature
 vsum's step for step."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -62,9 +63,13 @@ def test_peer_command_writes_an_eccv16_h5_and_names_a_bad_file(tiny, tmp_path):
     bad.write_bytes(b"not a video")
     out = tmp_path / "peer.h5"
     proc = subprocess.run([sys.executable, "-m", "jobs.bench.peer_dsnet", str(video), str(bad),
-                           "--weights", str(weights), "--out", str(out), "--threads", "1"],
+                           "--weights", str(weights), "--out", str(out), "--threads", "1",
+                           "--timings", str(tmp_path / "stages.json")],
                           capture_output=True, text=True, timeout=580)
     assert proc.returncode == 1, proc.stderr
+    stages = json.loads((tmp_path / "stages.json").read_text())
+    assert stages["cnn_s"] > 0 and stages["decode_s"] > 0 and stages["kts_s"] > 0
+    assert stages["cnn_s"] + stages["decode_s"] + stages["kts_s"] <= stages["videos_s"]
     errors = [line for line in proc.stderr.splitlines() if "broken.mp4" in line]
     assert len(errors) == 1, proc.stderr
     with h5py.File(out, "r") as h5:
@@ -105,20 +110,21 @@ def test_peer_features_agree_with_vsum_on_the_same_weights(tiny, tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_bench_extract_peer_command_reports_both_sides(tmp_path):
-    import json
-
     out = tmp_path / "extract.json"
     proc = subprocess.run([str(Path(sys.executable).parent / "vsum"), "bench", "extract", "--peer",
                            "--peer-videos", "1,2", "--peer-seconds", "1", "--workdir", str(tmp_path),
-                           "--out", str(out)], capture_output=True, text=True, timeout=900)
+                           "--peer-backends", "eager,onnx", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     figures = json.loads(out.read_text())["peer"]
     for n in ("1", "2"):
         r = figures[n]
         assert r["peer_s"] > 0 and r["vsum_s"] > 0
         assert r["ratio"] == pytest.approx(r["peer_s"] / r["vsum_s"])
-        assert r["cosine_min"] >= 0.999
-        assert r["videos"] == int(n)
+        assert r["cosine_min"] >= 0.999 and r["onnx"]["cosine_min"] >= 0.999
+        assert r["videos"] == int(n) and r["onnx"]["videos"] == int(n)
+        assert 0 < r["peer_stages"]["cnn_s"] < r["peer_s"]
+    assert "--backend onnx" in proc.stdout and "Amdahl" in proc.stdout
 
 
 def test_bench_extract_peer_rejects_bad_counts(tmp_path):
@@ -127,3 +133,11 @@ def test_bench_extract_peer_rejects_bad_counts(tmp_path):
                           capture_output=True, text=True, timeout=580)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "--peer-videos" in proc.stderr
+
+
+def test_bench_extract_peer_rejects_an_unknown_backend(tmp_path):
+    proc = subprocess.run([str(Path(sys.executable).parent / "vsum"), "bench", "extract", "--peer",
+                           "--peer-backends", "eager,tensorrt", "--workdir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=580)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "--peer-backends" in proc.stderr

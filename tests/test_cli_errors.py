@@ -118,6 +118,8 @@ CASES = [
     # vsum extract: what already fails before any work (issue 12 adds the option checks)
     ("extract-no-inputs", "extract --store {d}/e1.zarr", 2, "required"),
     ("extract-no-videos-found", "extract {d}/empty --store {d}/e2.zarr", 2, "no input videos"),
+    ("extract-none-exists", "extract {d}/nosuch1.mp4 {d}/nosuch2.mp4 --store {d}/e5.zarr "
+     "--weights random", 2, "none of the 2 inputs exists"),
     ("extract-storage-options", "extract {video} --store {d}/e3.zarr --storage-options {{bad", 2,
      "storage-options"),
     ("extract-every-not-int", "extract {video} --store {d}/e4.zarr --every often", 2, "invalid int"),
@@ -193,7 +195,7 @@ def test_nothing_left_behind_by_refused_commands(results):
     """Refused before any work: no store, no h5 file, no partial file."""
     d = results["_dir"]
     for name in ("i1.zarr", "i2.zarr", "i3.zarr", "y1.zarr", "y2.zarr", "y3.zarr", "a1.zarr",
-                 "a6.zarr", "a8.zarr", "o.h5", "o.h5.tmp", "o.keys.json"):
+                 "a6.zarr", "a8.zarr", "e5.zarr", "o.h5", "o.h5.tmp", "o.keys.json"):
         assert not (d / name).exists(), name
     logs = list((d / "logs").glob("*.log")) if (d / "logs").exists() else []
     assert logs == []  # no case was an unexpected error

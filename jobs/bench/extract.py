@@ -42,6 +42,8 @@ def register(sub) -> None:
                    help="only the end-to-end comparison with the DSNet-style peer pipeline")
     p.add_argument("--peer-videos", default="1,4,16", help="counts of videos for --peer")
     p.add_argument("--peer-seconds", type=float, default=30.0, help="length of each --peer video")
+    p.add_argument("--peer-backends", default="eager",
+                   help="vsum --backend values to time against the peer, e.g. eager,onnx")
     p.add_argument("--out", default="bench_out/extract.json")
     # Separate benches, each in its own module (jobs/bench/extract_gpu.py, extract_startup.py):
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
@@ -137,10 +139,15 @@ def peer_cli(args) -> int:
         raise UsageError(f"--peer-videos {args.peer_videos!r}: expected counts like 1,4,16") from None
     if not counts or min(counts) < 1:
         raise UsageError(f"--peer-videos {args.peer_videos!r}: counts must be >= 1")
-    rows = peer_rows(Path(args.workdir), counts, args.peer_seconds)
-    results = {"peer": rows, "peer_seconds": args.peer_seconds, "video_size": "640x360 30 fps"}
+    backends = tuple(b.strip() for b in args.peer_backends.split(",") if b.strip())
+    if not backends or set(backends) - {"eager", "compile", "onnx"}:
+        raise UsageError(f"--peer-backends {args.peer_backends!r}: expected eager, compile, onnx")
+    rows = peer_rows(Path(args.workdir), counts, args.peer_seconds, backends)
+    results = {"peer": rows, "peer_seconds": args.peer_seconds, "video_size": "640x360 30 fps",
+               "peer_backends": list(backends)}
     return _finish(args, results, f"vsum bench extract --peer: {args.peer_seconds:g} s 640x360 "
-                   "videos -> eccv16 h5, both sides as commands", peer_table(rows, args.peer_seconds))
+                   "videos -> eccv16 h5, both sides as commands",
+                   peer_table(rows, args.peer_seconds, backends))
 
 
 def rows_cli(args) -> int:

@@ -11,9 +11,12 @@ Wall seconds of each side at every count of videos (the first n of the same gene
 the sides alternating so load drifts hit both, and the features' agreement: the lowest cosine
 between the two files' features over every step of every video (same weights and picks, so
 only the two decoders' resize differs). JSON: ``peer.<n>.peer_s|vsum_s|ratio|cosine_min``.
+``--peer-backends eager,onnx`` times vsum once per backend (each beside the same peer run; the
+first is the one in ``vsum_s``); the peer's own stage times bound what any vsum could gain.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -70,20 +73,25 @@ def _run(cmd: list[str], log: Path) -> float:
     return time.perf_counter() - t
 
 
-def run_vsum(videos: list[Path], weights: Path, out_h5: Path, work: Path) -> float:
+def run_vsum(videos: list[Path], weights: Path, out_h5: Path, work: Path, backend: str = "eager"
+             ) -> float:
     from jobs.bench.common import vsum_command
 
-    store = work / "vsum.zarr"
+    store = work / f"vsum_{backend}.zarr"
     log = work / "vsum.log"
     t = _run([*vsum_command(), "extract", *map(str, videos), "--store", str(store),
-              "--weights", str(weights)], log)
+              "--weights", str(weights), "--backend", backend], log)
     t += _run([*vsum_command(), "store", "export-h5", str(store), str(out_h5), "--l2-normalize"], log)
     return t
 
 
-def run_peer(videos: list[Path], weights: Path, out_h5: Path, work: Path) -> float:
-    return _run([sys.executable, "-m", "jobs.bench.peer_dsnet", *map(str, videos),
-                 "--weights", str(weights), "--out", str(out_h5)], work / "peer.log")
+def run_peer(videos: list[Path], weights: Path, out_h5: Path, work: Path) -> tuple[float, dict]:
+    """(wall seconds, the peer's own seconds per stage: decode_s, cnn_s, kts_s, videos_s)."""
+    stages = work / "peer_stages.json"
+    t = _run([sys.executable, "-m", "jobs.bench.peer_dsnet", *map(str, videos),
+              "--weights", str(weights), "--out", str(out_h5), "--timings", str(stages)],
+             work / "peer.log")
+    return t, json.loads(stages.read_text())
 
 
 def compare_h5(vsum_h5: Path, peer_h5: Path) -> dict:
@@ -112,8 +120,12 @@ def compare_h5(vsum_h5: Path, peer_h5: Path) -> dict:
     return {"cosine_min": cos_min, "videos_same_change_points": same_cps, "videos": n}
 
 
-def peer_rows(workdir: Path, counts: tuple[int, ...], seconds: float) -> dict:
-    """{n: {peer_s, vsum_s, ratio, cosine_min, ...}} for each count of videos."""
+def peer_rows(workdir: Path, counts: tuple[int, ...], seconds: float,
+              backends: tuple[str, ...] = ("eager",)) -> dict:
+    """{n: {peer_s, vsum_s, ratio, cosine_min, ...}} for each count of videos. ``vsum_s``,
+    ``ratio`` and ``cosine_min`` are vsum's first backend (its default, eager); each other
+    backend b adds ``<b>.vsum_s``, ``<b>.ratio``, ``<b>.cosine_min``. ``peer_stages``: the
+    peer's own seconds decoding, in the CNN step (convert, resize, forward) and in KTS."""
     videos = peer_videos(workdir / "peer_videos", max(counts), seconds)
     weights = planted_googlenet(workdir / "googlenet_planted.pth")
     out = {}
@@ -121,24 +133,41 @@ def peer_rows(workdir: Path, counts: tuple[int, ...], seconds: float) -> dict:
         work = Path(tempfile.mkdtemp(prefix=f"vsum-bench-peer{n}-"))
         try:
             print(f"peer vs vsum on {n} video(s)…", flush=True)
-            peer_s = run_peer(videos[:n], weights, work / "peer.h5", work)
-            vsum_s = run_vsum(videos[:n], weights, work / "vsum.h5", work)
-            agree = compare_h5(work / "vsum.h5", work / "peer.h5")
+            peer_s, stages = run_peer(videos[:n], weights, work / "peer.h5", work)
+            row = {"peer_s": peer_s, "peer_s_per_video": peer_s / n, "peer_stages": stages}
+            for i, backend in enumerate(backends):
+                h5 = work / f"vsum_{backend}.h5"
+                vsum_s = run_vsum(videos[:n], weights, h5, work, backend)
+                agree = compare_h5(h5, work / "peer.h5")
+                mine = {"vsum_s": vsum_s, "ratio": peer_s / vsum_s, "vsum_s_per_video": vsum_s / n,
+                        **agree}
+                if i == 0:
+                    row.update(mine)
+                else:
+                    row[backend] = mine
         except subprocess.CalledProcessError as e:
             logs = " ".join(str(p) for p in work.glob("*.log"))
             raise RuntimeError(f"{e.cmd[0]} failed (exit {e.returncode}); logs kept: {logs}") from None
         shutil.rmtree(work, ignore_errors=True)
-        out[str(n)] = {"peer_s": peer_s, "vsum_s": vsum_s, "ratio": peer_s / vsum_s,
-                       "peer_s_per_video": peer_s / n, "vsum_s_per_video": vsum_s / n, **agree}
+        out[str(n)] = row
     return out
 
 
-def peer_table(rows: dict, seconds: float) -> list[tuple[str, str, str]]:
+def peer_table(rows: dict, seconds: float, backends: tuple[str, ...] = ("eager",)
+               ) -> list[tuple[str, str, str]]:
     out = []
     for n, r in rows.items():
         target = " (target >= 3x)" if n == "16" else ""
-        out.append((f"peer {n} video(s), {seconds:g} s each",
-                    f"{r['peer_s_per_video']:.1f} / {r['vsum_s_per_video']:.1f} s",
-                    f"per video, peer / vsum: {r['ratio']:.2f}x{target}; cosine min "
-                    f"{r['cosine_min']:.5f}; same KTS cuts {r['videos_same_change_points']}/{r['videos']}"))
+        for i, backend in enumerate(backends):
+            b = r if i == 0 else r[backend]
+            out.append((f"peer {n} video(s), {seconds:g} s each, vsum --backend {backend}",
+                        f"{r['peer_s_per_video']:.1f} / {b['vsum_s_per_video']:.1f} s",
+                        f"per video, peer / vsum: {b['ratio']:.2f}x{target}; cosine min "
+                        f"{b['cosine_min']:.5f}; same KTS cuts {b['videos_same_change_points']}/{b['videos']}"))
+        st = r["peer_stages"]
+        total = st["videos_s"]
+        out.append((f"  the peer's {n}-video run by stage", f"{total:.1f} s",
+                    f"decode {st['decode_s'] / total:.0%}, CNN step {st['cnn_s'] / total:.0%}, "
+                    f"KTS + h5 {st['kts_s'] / total:.0%}; a vsum as fast per CNN image could be at "
+                    f"most {r['peer_s'] / st['cnn_s']:.1f}x faster (Amdahl: everything else free)"))
     return out

@@ -22,7 +22,9 @@ Exit code: 0 all videos written, 1 some failed (one line each), 2 bad usage or w
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,21 +64,28 @@ def frame_feature(model, bgr: np.ndarray) -> np.ndarray:
     return feat / (np.linalg.norm(feat) + 1e-10)
 
 
-def video_features(model, path: str, every: int = 15) -> tuple[int, np.ndarray]:
-    """(frames read, features [ceil(n / every), 1024]) of one video, reading every frame."""
+def video_features(model, path: str, every: int = 15, clock: dict | None = None
+                   ) -> tuple[int, np.ndarray]:
+    """(frames read, features [ceil(n / every), 1024]) of one video, reading every frame.
+    ``clock``: seconds spent decoding (``decode_s``) and in the CNN step (``cnn_s``) added to it."""
     import cv2
 
+    clock = {} if clock is None else clock
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         raise ValueError(f"{path}: OpenCV cannot open it")
     feats, n = [], 0
     try:
         while True:
+            t0 = time.perf_counter()
             ok, frame = cap.read()
+            t1 = time.perf_counter()
+            clock["decode_s"] = clock.get("decode_s", 0.0) + t1 - t0
             if not ok:
                 break
             if n % every == 0:
                 feats.append(frame_feature(model, frame))
+                clock["cnn_s"] = clock.get("cnn_s", 0.0) + time.perf_counter() - t1
             n += 1
     finally:
         cap.release()
@@ -105,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="eccv16 h5 to write")
     ap.add_argument("--every", type=int, default=15, help="sample rate (DSNet's default 15)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, as DSNet)")
+    ap.add_argument("--timings", default=None,
+                    help="write seconds per stage here as JSON (decode, cnn, kts, total)")
     args = ap.parse_args(argv)
     import h5py
     import torch
@@ -118,16 +129,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peer_dsnet: cannot load GoogLeNet weights: {' '.join(str(e).split())[:200]} "
               f"({args.weights})", file=sys.stderr)
         return 2
-    failed = 0
+    failed, clock, start = 0, {"decode_s": 0.0, "cnn_s": 0.0, "kts_s": 0.0}, time.perf_counter()
     with h5py.File(args.out, "w") as h5:
         for idx, path in enumerate(args.videos):
             try:
-                n_frames, feats = video_features(model, path, args.every)
+                n_frames, feats = video_features(model, path, args.every, clock)
             except ValueError as e:
                 print(f"peer_dsnet: {e}", file=sys.stderr)
                 failed += 1
                 continue
+            t = time.perf_counter()
             write_video(h5, f"video_{idx}", Path(path).stem, n_frames, feats, args.every)
+            clock["kts_s"] += time.perf_counter() - t  # (KTS and the h5 write: KTS dominates)
+    clock["videos_s"] = time.perf_counter() - start  # after loading the model
+    if args.timings:
+        Path(args.timings).write_text(json.dumps(clock))
     print(f"peer_dsnet: {len(args.videos) - failed} videos -> {args.out}")
     return 1 if failed else 0
 
