@@ -137,7 +137,7 @@ def run_baselines(stores: list, report_dir: str | None = None,
     client, owned = get_client(scheduler, workers, client)
     try:
         per_video, errors = run_per_video(client, tasks, baseline_rows, cfg)
-        summary = aggregate(per_video, client)
+        summary = aggregate(per_video)
     finally:
         if owned:
             close_client(client)

@@ -1,11 +1,11 @@
 """``vsum evaluate RUN... [--predictions FILE...] --store S --report DIR``: per-video metrics on
-Dask, then a Dask dataframe group-by, then a Parquet/Markdown/PNG report. Other codebases'
+Dask, then a pandas group-by of the gathered table, then a Parquet/Markdown/PNG report. Other codebases'
 prediction files (``--predictions``, jobs/external_eval.py) join the same per-video tasks.
 
     predictions (stores/predictions.py) ─► tasks, one per (store, video) ─► Dask workers:
         load labels once, evaluate_video for every prediction of that video (jobs/eval_tasks.py)
     ─► per-video long table (method, head, features, dataset, setting, split, seed, video_id,
-       metric, value) ─► dask.dataframe group-by (jobs/dask_eval.py) ─► summary ─► report
+       metric, value) ─► group-by (jobs/dask_eval.py) ─► summary ─► report
        (jobs/report.py)
 
 The same machinery serves ``vsum baselines``. Embedded default: a local Dask cluster;
@@ -100,7 +100,7 @@ def evaluate_all(run_dirs: list[str], prediction_files: list[str], names: list[s
     client, owned = get_client(scheduler, workers, client)
     try:
         per_video, task_errors = run_per_video(client, tasks, evaluate_predictions, cfg)
-        summary = aggregate(per_video, client)
+        summary = aggregate(per_video)
     finally:
         if owned:
             close_client(client)

@@ -30,7 +30,7 @@ def test_run_per_video_batches_videos_and_matches_the_loop(dask_client):
     assert stats["n_tasks"] == 4 and len(stats["task_s"]) == 4  # 2 workers x 2, 6 videos each
     assert list(per_video["video_id"].unique()) == [str(i) for i in range(24)]  # order kept
     assert per_video["value"].dtype == float
-    summary = aggregate(per_video, dask_client).set_index(["dataset", "metric"])["mean"]
+    summary = aggregate(per_video).set_index(["dataset", "metric"])["mean"]
     loop = loop_summary(tasks)["mean"]
     np.testing.assert_allclose(summary.sort_index().to_numpy(), loop.sort_index().to_numpy())
 
@@ -48,3 +48,23 @@ def test_bench_eval_command_writes_loop_and_dask_figures(tmp_path):
     assert r["dask_tasks"] == 8 and r["videos_per_task"] == 5
     assert "reference_s" not in r  # only with --reference, and then on every video
     assert "Dask vs loop" in proc.stdout
+
+
+def _worker_env() -> dict:
+    import os
+
+    return {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")}
+
+
+def test_the_embedded_cluster_keeps_glibc_trimming_and_one_blas_thread(monkeypatch):
+    """distributed's MALLOC_TRIM_THRESHOLD_ made each video cost 15-40 % more CPU in the
+    workers (jobs/dask_eval.py): the embedded cluster's workers must not get it."""
+    from jobs.dask_eval import close_client, get_client
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    client, _ = get_client(None, 1)
+    try:
+        envs = list(client.run(_worker_env).values())
+    finally:
+        close_client(client)
+    assert envs == [{"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}]

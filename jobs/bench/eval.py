@@ -146,7 +146,7 @@ def parallel_ceiling(workers: int) -> float:
 def run_bench(n_videos: int = 18100, workers: int = 2, chunks_per_worker: int = 4,
               reference: bool = False, seed: int = 0) -> dict:
     from jobs.bench.common import machine_load, timed
-    from jobs.dask_eval import aggregate, close_client, get_client, run_per_video
+    from jobs.dask_eval import aggregate, close_client, get_client, run_partition, run_per_video
 
     res: dict = {"n_videos": n_videos, "workers": workers,
                  "parallel_ceiling": parallel_ceiling(workers)}
@@ -162,13 +162,14 @@ def run_bench(n_videos: int = 18100, workers: int = 2, chunks_per_worker: int = 
 
     res["cluster_start_s"], (client, _) = timed(get_client, None, workers)
     try:
-        client.run(vsum_video, 0, seed)  # each worker loads the cached numba code
+        # warm-up, as the loop had: each worker imports pandas and loads the cached numba code
+        client.run(run_partition, tasks[:1], synthetic_task, None)
         cpu0 = sum(client.run(time.process_time).values())
         stats: dict = {}
         t = time.perf_counter()
         per_video, _ = run_per_video(client, tasks, synthetic_task, None, chunks_per_worker, stats)
         res["dask_map_s"] = time.perf_counter() - t
-        summary = aggregate(per_video, client)
+        summary = aggregate(per_video)
         res["dask_s"] = time.perf_counter() - t
         res["dask_cpu_ms"] = 1e3 * (sum(client.run(time.process_time).values()) - cpu0) / n_videos
     finally:

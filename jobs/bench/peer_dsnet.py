@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=15, help="sample rate (DSNet's default 15)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, as DSNet)")
     ap.add_argument("--timings", default=None,
-                    help="write seconds per stage here as JSON (decode, cnn, kts, total)")
+                    help="write seconds per stage (decode, cnn, kts, videos) and images here as JSON")
     args = ap.parse_args(argv)
     import h5py
     import torch
@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"peer_dsnet: {e}", file=sys.stderr)
                 failed += 1
                 continue
+            clock["images"] = clock.get("images", 0) + len(feats)
             t = time.perf_counter()
             write_video(h5, f"video_{idx}", Path(path).stem, n_frames, feats, args.every)
             clock["kts_s"] += time.perf_counter() - t  # (KTS and the h5 write: KTS dominates)
