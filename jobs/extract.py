@@ -150,7 +150,8 @@ def run_extraction(sources: list[str], store: Store | str, cfg, opts, *, workers
             _refuse_if_busy(store)  # a live lease: exit 3 before Ray starts
             actors, placement, new_actor = _start_workers(
                 store, cfg, opts, workers=workers, threads=threads_per_worker,
-                gpus_per_worker=gpus_per_worker, max_attempts=max_attempts)
+                gpus_per_worker=gpus_per_worker, max_attempts=max_attempts,
+                n_videos=len(plan.todo))
         res = _run_with_lease(sources, store, cfg, chash, actors, force=force, damaged=damaged,
                               progress=progress, new_actor=new_actor)
     finally:
@@ -170,9 +171,13 @@ def _refuse_if_busy(store: Store) -> None:
         raise StoreLocked(lock._busy_message(info))
 
 
-def _start_workers(store: Store, cfg, opts, *, workers, threads, gpus_per_worker, max_attempts):
-    """Start the actors where ``jobs/placement.py`` says and wait until each has built its
+def _start_workers(store: Store, cfg, opts, *, workers, threads, gpus_per_worker, max_attempts,
+                   n_videos: int):
+    """Start the actors where ``jobs/placement.py`` says, never more than ``n_videos`` (an idle
+    actor still holds its own interpreter, torch and models), and wait until each has built its
     models; a build failure ends the job with one line naming the extractor."""
+    import dataclasses
+
     from jobs.fault_injection import faults_from_env
     from jobs.placement import plan_placement
     from jobs.ray_env import init_ray
@@ -180,6 +185,8 @@ def _start_workers(store: Store, cfg, opts, *, workers, threads, gpus_per_worker
     ray = init_ray()
     placement = plan_placement(opts.device, ray.cluster_resources(), threads=threads,
                                gpus_per_worker=gpus_per_worker, workers=workers)
+    if placement.n_workers > n_videos:
+        placement = dataclasses.replace(placement, n_workers=max(1, n_videos))
     Actor = ray.remote(**placement.ray_options(), max_restarts=max_attempts,
                        max_task_retries=max_attempts)(_Worker)
     faults = faults_from_env()

@@ -73,6 +73,12 @@ def test_extraction_actors_own_their_gpu_share(gpu_ray, videos, tmp_path):
     assert set(man["gpu_ids"]) == {""} and set(man["cuda_visible_devices"]) == {""}  # no GPU requested
 
 
+def test_no_more_actors_than_videos_to_extract(gpu_ray, videos, tmp_path):
+    """Four CPUs fit four actors, but one video starts one: an idle actor holds memory."""
+    res = _extract(gpu_ray, videos[:1], tmp_path / "one.zarr", "--device", "cpu")
+    assert res.returncode == 0 and "1 worker(s) × (1 CPU), device cpu" in res.stderr, res.stderr
+
+
 @pytest.mark.slow
 def test_a_worker_that_cannot_use_cuda_ends_the_job_with_one_line(gpu_ray, videos, tmp_path):
     res = _extract(gpu_ray, videos, tmp_path / "cuda.zarr", "--device", "cuda")
