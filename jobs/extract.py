@@ -173,20 +173,16 @@ def _refuse_if_busy(store: Store) -> None:
 
 def _start_workers(store: Store, cfg, opts, *, workers, threads, gpus_per_worker, max_attempts,
                    n_videos: int):
-    """Start the actors where ``jobs/placement.py`` says, never more than ``n_videos`` (an idle
-    actor still holds its own interpreter, torch and models), and wait until each has built its
-    models; a build failure ends the job with one line naming the extractor."""
-    import dataclasses
-
+    """Start the actors where ``jobs/placement.py`` says (never more than ``n_videos``) and wait
+    until each has built its models; a build failure ends the job with one line naming the
+    extractor."""
     from jobs.fault_injection import faults_from_env
     from jobs.placement import plan_placement
     from jobs.ray_env import init_ray
 
     ray = init_ray()
     placement = plan_placement(opts.device, ray.cluster_resources(), threads=threads,
-                               gpus_per_worker=gpus_per_worker, workers=workers)
-    if placement.n_workers > n_videos:
-        placement = dataclasses.replace(placement, n_workers=max(1, n_videos))
+                               gpus_per_worker=gpus_per_worker, workers=workers, at_most=n_videos)
     Actor = ray.remote(**placement.ray_options(), max_restarts=max_attempts,
                        max_task_retries=max_attempts)(_Worker)
     faults = faults_from_env()

@@ -34,17 +34,23 @@ class Placement:
 
 
 def plan_placement(device: str, resources: dict, *, threads: int = 1, gpus_per_worker: float = 1.0,
-                   workers: int | None = None) -> Placement:
-    """``device``: auto | cpu | cuda; ``resources``: ``ray.cluster_resources()``.
-    ``--device cuda`` on a cluster without GPUs is a UsageError (before any work)."""
+                   workers: int | None = None, at_most: int | None = None) -> Placement:
+    """``device``: auto | cpu | cuda; ``resources``: ``ray.cluster_resources()``; ``at_most``:
+    never more workers than this (the items to process: an idle worker still holds its own
+    interpreter, torch and models). ``--device cuda`` on a cluster without GPUs is a UsageError
+    (before any work)."""
     n_gpus, n_cpus = float(resources.get("GPU", 0)), float(resources.get("CPU", 1))
     if device == "cuda" and n_gpus <= 0:
         raise UsageError("--device cuda: the Ray cluster has no GPUs (use --device cpu or auto)")
     if device == "cpu" or (device == "auto" and n_gpus <= 0):
         fit = max(1, int(n_cpus // threads))
-        return Placement("cpu", workers or fit, threads, 0.0)
+        return Placement("cpu", _capped(workers or fit, at_most), threads, 0.0)
     fit = max(1, min(int(math.floor(n_gpus / gpus_per_worker + 1e-9)), int(n_cpus // threads)))
-    return Placement("cuda", workers or fit, threads, gpus_per_worker)
+    return Placement("cuda", _capped(workers or fit, at_most), threads, gpus_per_worker)
+
+
+def _capped(n: int, at_most: int | None) -> int:
+    return n if at_most is None else max(1, min(n, at_most))
 
 
 def worker_device(requested: str, ray_gpu_ids: list | None) -> tuple[str, dict]:

@@ -34,6 +34,8 @@ def test_placement_rules():
     cpu = plan_placement("cpu", two_gpus, threads=2)
     assert (cpu.device, cpu.gpus, cpu.n_workers) == ("cpu", 0.0, 8)
     assert plan_placement("auto", {"CPU": 2.0}).device == "cpu"
+    assert plan_placement("cpu", {"CPU": 8.0}, at_most=3).n_workers == 3  # no more than the videos
+    assert plan_placement("auto", two_gpus, gpus_per_worker=0.5, at_most=1).n_workers == 1
     with pytest.raises(UsageError, match="no GPUs"):
         plan_placement("cuda", {"CPU": 2.0})
 

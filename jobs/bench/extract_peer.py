@@ -135,13 +135,13 @@ def peer_rows(workdir: Path, counts: tuple[int, ...], seconds: float,
             print(f"peer vs vsum on {n} video(s)…", flush=True)
             peer_s, stages = run_peer(videos[:n], weights, work / "peer.h5", work)
             row = {"peer_s": peer_s, "peer_s_per_video": peer_s / n, "peer_stages": stages}
-            for i, backend in enumerate(backends):
+            for backend in backends:
                 h5 = work / f"vsum_{backend}.h5"
                 vsum_s = run_vsum(videos[:n], weights, h5, work, backend)
                 agree = compare_h5(h5, work / "peer.h5")
                 mine = {"vsum_s": vsum_s, "ratio": peer_s / vsum_s, "vsum_s_per_video": vsum_s / n,
                         **agree}
-                if i == 0:
+                if backend == backends[0]:
                     row.update(mine)
                 else:
                     row[backend] = mine
@@ -158,8 +158,8 @@ def peer_table(rows: dict, seconds: float, backends: tuple[str, ...] = ("eager",
     out = []
     for n, r in rows.items():
         target = " (target >= 3x)" if n == "16" else ""
-        for i, backend in enumerate(backends):
-            b = r if i == 0 else r[backend]
+        for backend in backends:
+            b = vsum_side(r, backend, backends)
             out.append((f"peer {n} video(s), {seconds:g} s each, vsum --backend {backend}",
                         f"{r['peer_s_per_video']:.1f} / {b['vsum_s_per_video']:.1f} s",
                         f"per video, peer / vsum: {b['ratio']:.2f}x{target}; cosine min "
@@ -175,6 +175,11 @@ def peer_table(rows: dict, seconds: float, backends: tuple[str, ...] = ("eager",
     return out
 
 
+def vsum_side(row: dict, backend: str, backends: tuple[str, ...]) -> dict:
+    """One count's vsum figures for ``backend``: the first backend's sit in the row itself."""
+    return row if backend == backends[0] else row[backend]
+
+
 def marginal_rows(rows: dict, backends: tuple[str, ...]) -> list[tuple[str, str, str]]:
     """Seconds per added video between the two largest counts (fixed costs cancel out)."""
     if len(rows) < 2:
@@ -183,8 +188,8 @@ def marginal_rows(rows: dict, backends: tuple[str, ...]) -> list[tuple[str, str,
     added = int(n2) - int(n1)
     peer = (r2["peer_s"] - r1["peer_s"]) / added
     out = []
-    for i, backend in enumerate(backends):
-        a, b = (r1, r2) if i == 0 else (r1[backend], r2[backend])
+    for backend in backends:
+        a, b = vsum_side(r1, backend, backends), vsum_side(r2, backend, backends)
         ours = (b["vsum_s"] - a["vsum_s"]) / added
         fixed = a["vsum_s"] - ours * int(n1)
         out.append((f"each video added from {n1} to {n2}, vsum --backend {backend}",
